@@ -1,0 +1,64 @@
+/**
+ * Maps foreign errors (Node system errors, undici errors, TLS errors) onto registry codes. This is the only
+ * module that looks at `err.code` strings from Node or undici; everything else sees `ProxyError`.
+ */
+import { ProxyError, isProxyError, type ErrorCode } from './errors.js'
+
+const BY_CODE: Record<string, ErrorCode> = {
+  ECONNREFUSED: 'PORTICO_ERR_UPSTREAM_REFUSED',
+  ENOTFOUND: 'PORTICO_ERR_UPSTREAM_DNS',
+  EAI_AGAIN: 'PORTICO_ERR_UPSTREAM_DNS',
+  EHOSTUNREACH: 'PORTICO_ERR_UPSTREAM_UNREACHABLE',
+  ENETUNREACH: 'PORTICO_ERR_UPSTREAM_UNREACHABLE',
+  EADDRNOTAVAIL: 'PORTICO_ERR_UPSTREAM_UNREACHABLE',
+  UND_ERR_CONNECT_TIMEOUT: 'PORTICO_ERR_UPSTREAM_CONNECT_TIMEOUT',
+  ETIMEDOUT: 'PORTICO_ERR_UPSTREAM_CONNECT_TIMEOUT',
+  UND_ERR_HEADERS_TIMEOUT: 'PORTICO_ERR_UPSTREAM_TIMEOUT',
+  UND_ERR_BODY_TIMEOUT: 'PORTICO_ERR_UPSTREAM_IDLE_TIMEOUT',
+  ECONNRESET: 'PORTICO_ERR_UPSTREAM_RESET',
+  EPIPE: 'PORTICO_ERR_UPSTREAM_RESET',
+  UND_ERR_SOCKET: 'PORTICO_ERR_UPSTREAM_RESET',
+  UND_ERR_CLOSED: 'PORTICO_ERR_UPSTREAM_RESET',
+  UND_ERR_DESTROYED: 'PORTICO_ERR_UPSTREAM_RESET',
+  UND_ERR_INFO: 'PORTICO_ERR_UPSTREAM_PROTOCOL',
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'PORTICO_ERR_UPSTREAM_PROTOCOL',
+  UND_ERR_HEADERS_OVERFLOW: 'PORTICO_ERR_UPSTREAM_PROTOCOL',
+  UND_ERR_RESPONSE_EXCEEDED_MAX_SIZE: 'PORTICO_ERR_UPSTREAM_PROTOCOL',
+  HPE_INVALID_CONSTANT: 'PORTICO_ERR_UPSTREAM_PROTOCOL'
+}
+
+/**
+ * Returns a ProxyError for any thrown value. ProxyErrors pass through unchanged; everything else keeps the
+ * original as `cause`. Unknown errors become PORTICO_ERR_INTERNAL.
+ */
+export function classifyUpstreamError (err: unknown): ProxyError {
+  if (isProxyError(err)) return err
+  const e = err as { code?: unknown, message?: string, cause?: unknown } | null
+  const code = typeof e?.code === 'string' ? e.code : ''
+  let mapped: ErrorCode | undefined = BY_CODE[code]
+  if (mapped === undefined) {
+    if (code.startsWith('HPE_')) mapped = 'PORTICO_ERR_UPSTREAM_PROTOCOL'
+    else if (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || code.includes('CERT') ||
+      code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'SELF_SIGNED_CERT_IN_CHAIN') mapped = 'PORTICO_ERR_UPSTREAM_TLS'
+    else if (e?.cause !== undefined && e.cause !== err) return classifyUpstreamError(e.cause)
+    else mapped = 'PORTICO_ERR_INTERNAL'
+  }
+  return new ProxyError(mapped, e?.message || undefined, { cause: err })
+}
+
+/**
+ * True when the failure happened before any byte of the request reached the node (connection not
+ * established), so any request, even with a body, may be sent to another node.
+ */
+export function failedBeforeSending (err: ProxyError): boolean {
+  switch (err.code) {
+    case 'PORTICO_ERR_UPSTREAM_REFUSED':
+    case 'PORTICO_ERR_UPSTREAM_DNS':
+    case 'PORTICO_ERR_UPSTREAM_UNREACHABLE':
+    case 'PORTICO_ERR_UPSTREAM_CONNECT_TIMEOUT':
+    case 'PORTICO_ERR_UPSTREAM_TLS':
+      return true
+    default:
+      return false
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * The `portico` command: argv → config → start. `portico check` validates and prints the route table.
+ * Exit status: 0 after a clean shutdown, 2 for an invalid config or usage, 1 for a failure to start.
+ * Signals: SIGTERM/SIGINT drain and exit (a second one exits at once); SIGHUP reloads the config file.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Command, CommanderError, InvalidArgumentError } from 'commander'
+import { ConfigError, Proxy, createLogger, loadConfigFile, loadConfigObject, type PorticoConfig, type ResolvedConfig } from '../index.js'
+
+const PACKAGE = JSON.parse(readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '../../../package.json'), 'utf8')) as { version: string }
+
+interface GlobalOptions {
+  config?: string
+  port?: number
+  host?: string
+  logLevel?: string
+  route?: string[]
+}
+
+function parsePort (v: string): number {
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number 0-65535')
+  return n
+}
+
+function collect (v: string, prev: string[] = []): string[] {
+  return [...prev, v]
+}
+
+/**
+ * Parses a quick-mode route: `HOST[/PATH]=URL[,URL...]`, e.g. `api.localhost=http://127.0.0.1:4000` or
+ * `'*=http://127.0.0.1:5000'`.
+ */
+export function parseRouteFlag (spec: string): NonNullable<PorticoConfig['routes']>[number] {
+  const eq = spec.indexOf('=')
+  if (eq <= 0 || eq === spec.length - 1) throw new InvalidArgumentError(`expected HOST[/PATH]=URL[,URL...], got "${spec}"`)
+  const left = spec.slice(0, eq)
+  const slash = left.indexOf('/')
+  const host = slash === -1 ? left : left.slice(0, slash)
+  const routePath = slash === -1 ? undefined : left.slice(slash)
+  return { host, ...(routePath === undefined ? {} : { path: routePath }), upstream: spec.slice(eq + 1).split(',') }
+}
+
+async function loadFromOptions (opts: GlobalOptions): Promise<{ config: ResolvedConfig, file?: string }> {
+  if (opts.route !== undefined && opts.route.length > 0) {
+    let routes
+    try {
+      routes = opts.route.map(parseRouteFlag)
+    } catch (err) {
+      throw new ConfigError([{ path: ['--route'], message: (err as Error).message }])
+    }
+    const config = await loadConfigObject({ routes, listen: [{ host: opts.host ?? '127.0.0.1', port: opts.port ?? 8080 }] })
+    return { config }
+  }
+  let file = opts.config
+  if (file === undefined) {
+    if (!existsSync('portico.yaml')) {
+      throw new ConfigError([{ path: ['--config'], message: 'no config: pass --config FILE, or --route HOST=URL, or run where portico.yaml is' }], 'no configuration')
+    }
+    file = 'portico.yaml'
+  }
+  return { config: applyListenOverrides(await loadConfigFile(file), opts), file }
+}
+
+function applyListenOverrides (config: ResolvedConfig, opts: GlobalOptions): ResolvedConfig {
+  if (opts.port === undefined && opts.host === undefined) return config
+  const [first, ...rest] = config.listen
+  return { ...config, listen: [{ host: opts.host ?? first.host, port: opts.port ?? first.port }, ...rest] }
+}
+
+function fail (err: unknown): never {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`portico: ${err.message}\n`)
+    process.exit(2)
+  }
+  process.stderr.write(`portico: ${(err as Error)?.message ?? String(err)}\n`)
+  process.exit(1)
+}
+
+async function serve (opts: GlobalOptions): Promise<void> {
+  let loaded: { config: ResolvedConfig, file?: string }
+  try {
+    loaded = await loadFromOptions(opts)
+  } catch (err) {
+    fail(err)
+  }
+  const level = opts.logLevel ?? loaded.config.log.level
+  const logger = createLogger({ level })
+  const proxy = new Proxy(loaded.config, { logger })
+  let addresses
+  try {
+    addresses = await proxy.listen()
+  } catch (err) {
+    logger.fatal({ err }, 'cannot listen')
+    logger.flush()
+    fail(err)
+  }
+  logger.info({ listen: addresses.map((a) => a.url), routes: loaded.config.routes.length, version: PACKAGE.version, pid: process.pid }, 'portico started')
+
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now')
+      logger.flush()
+      process.exit(1)
+    }
+    stopping = true
+    logger.info({ signal, drainTimeout: proxy.config.server.drainTimeout }, 'draining')
+    proxy.close().then(() => {
+      logger.info('stopped')
+      logger.flush()
+      process.exit(0)
+    }, (err: unknown) => {
+      logger.error({ err }, 'error while closing')
+      logger.flush()
+      process.exit(1)
+    })
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGHUP', () => {
+    if (loaded.file === undefined) return
+    loadConfigFile(loaded.file).then(async (config) => {
+      await proxy.reload(applyListenOverrides(config, opts))
+      logger.info({ file: loaded.file, routes: config.routes.length }, 'config reloaded (listeners unchanged)')
+    }, (err: unknown) => {
+      logger.error({ err: (err as Error).message }, 'config reload failed; keeping the old config')
+    })
+  })
+}
+
+async function check (opts: GlobalOptions): Promise<void> {
+  let loaded
+  try {
+    loaded = await loadFromOptions(opts)
+  } catch (err) {
+    fail(err)
+  }
+  const proxy = new Proxy(loaded.config)
+  const lines: string[] = [`${loaded.file ?? 'command line'}: OK`, 'listen:']
+  for (const l of loaded.config.listen) lines.push(`  ${l.host}:${l.port}`)
+  lines.push('routes (most specific host first; within a host, longest path first):')
+  for (const h of proxy.describeRoutes()) {
+    for (const p of h.paths) {
+      lines.push(`  ${`${h.host}`.padEnd(28)} ${h.kind.padEnd(9)} ${p.path.padEnd(16)} -> ${p.upstream}${p.stripPrefix ? '  (strip prefix)' : ''}`)
+    }
+  }
+  process.stdout.write(`${lines.join('\n')}\n`)
+  await proxy.close({ drainTimeout: 0 })
+}
+
+/** Runs the CLI with `argv` (without node and script). */
+export async function main (argv: string[]): Promise<void> {
+  const program = new Command()
+  program
+    .name('portico')
+    .description('A reverse proxy: host and path routing, load balancing, in-process upstreams.')
+    .version(PACKAGE.version, '-v, --version')
+    .option('-c, --config <file>', 'config file (YAML, JSON, or .mjs exporting the config); default ./portico.yaml')
+    .option('-p, --port <n>', 'port for the first listener (overrides the config)', parsePort)
+    .option('-H, --host <addr>', 'address for the first listener (overrides the config)')
+    .option('-l, --log-level <level>', 'trace|debug|info|warn|error|silent')
+    .option('-r, --route <spec>', 'quick mode: HOST[/PATH]=URL[,URL...] (repeatable; no config file)', collect)
+    .exitOverride()
+    .action(async () => { await serve(program.opts<GlobalOptions>()) })
+  program
+    .command('check')
+    .description('validate the config and print the compiled route table')
+    .option('-c, --config <file>', 'config file; default ./portico.yaml')
+    .option('-r, --route <spec>', 'quick-mode route (repeatable)', collect)
+    .exitOverride()
+    .action(async (sub: GlobalOptions) => { await check({ ...program.opts<GlobalOptions>(), ...sub }) })
+  try {
+    await program.parseAsync(argv, { from: 'user' })
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exit(err.exitCode === 0 ? 0 : 2)
+    }
+    fail(err)
+  }
+}

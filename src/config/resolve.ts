@@ -1,0 +1,281 @@
+/**
+ * The second config pass: turns the shape-checked config into the runtime form. Expands the short form
+ * (`upstreams:`) into routes on path "/", applies defaults, loads handler modules, and checks meaning (valid
+ * host keys, no two routes claiming the same host + path). Every problem is collected with its key path; none
+ * is thrown one at a time.
+ */
+import { pathToFileURL } from 'node:url'
+import path from 'node:path'
+import type { RequestListener } from 'node:http'
+import type { ParsedConfig, ParsedRoute, ParsedUpstream } from './schema.js'
+
+/** A fetch-style handler: `(request) => Response`. */
+export type FetchHandler = (request: Request) => Response | Promise<Response>
+
+/** What an in-process member runs. */
+export type HandlerTarget =
+  | { kind: 'listener', listener: RequestListener }
+  | { kind: 'fetch', fetch: FetchHandler }
+
+/** One member of an upstream: a remote node or an in-process handler. */
+export type MemberSpec =
+  | { kind: 'node', id: string, origin: string, protocol: 'http:' | 'https:' }
+  | { kind: 'handler', id: string, target: HandlerTarget }
+
+export interface ResolvedTimeouts { connect: number, response: number, idle: number }
+export interface ResolvedHeaderOptions { xForwarded: boolean, forwarded: boolean, via: string | false }
+
+export interface ResolvedUpstream {
+  members: MemberSpec[]
+  policy: 'round-robin'
+  failTimeout: number
+  maxConnections: number
+  keepAlive: number
+}
+
+export interface ResolvedRoute {
+  /** Stable name for logs: "host+path". */
+  name: string
+  hosts: string[]
+  path: string
+  stripPrefix: boolean
+  preserveHost: boolean
+  upstream: ResolvedUpstream
+  timeouts: ResolvedTimeouts
+  headers: ResolvedHeaderOptions
+}
+
+export interface ResolvedListener { host: string, port: number }
+
+export interface ResolvedConfig {
+  listen: ResolvedListener[]
+  routes: ResolvedRoute[]
+  server: { drainTimeout: number, keepAliveTimeout: number, headersTimeout: number, requestTimeout: number, maxHeaderSize: number }
+  limits: { maxRequestBody: number | null }
+  log: { level: string, access: boolean }
+}
+
+/** A problem found by the meaning pass, at a key path of the input object. */
+export interface ConfigIssue { path: (string | number)[], message: string, value?: unknown }
+
+export const DEFAULT_TIMEOUTS: ResolvedTimeouts = { connect: 5_000, response: 60_000, idle: 60_000 }
+
+const HOST_LABELS = /^(?:[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*$/
+const IPV6_LITERAL = /^\[[0-9a-f:.]+\]$/
+
+/**
+ * Checks one host key and returns it normalized (lowercase), or an error message. Forms: "*", "*.example.com",
+ * "api." (prefix key), an exact name, an IPv4 address or a bracketed IPv6 literal. Ports are not part of keys.
+ */
+export function normalizeHostKey (key: string): { key: string } | { error: string } {
+  const k = key.trim().toLowerCase()
+  if (k === '*') return { key: k }
+  if (k.startsWith('*.')) {
+    return HOST_LABELS.test(k.slice(2)) ? { key: k } : { error: 'expected a wildcard such as "*.example.com"' }
+  }
+  if (IPV6_LITERAL.test(k)) return { key: k }
+  if (k.endsWith('.')) {
+    return HOST_LABELS.test(k.slice(0, -1)) ? { key: k } : { error: 'expected a prefix key such as "api."' }
+  }
+  if (k.includes(':')) return { error: 'host keys do not include a port; requests match whatever port they came to' }
+  return HOST_LABELS.test(k) ? { key: k } : { error: 'expected a host name, "api." prefix key, "*.example.com" wildcard or "*"' }
+}
+
+/** Options for resolving. */
+export interface ResolveOptions {
+  /** Directory that relative handler module paths are resolved against. */
+  baseDir: string
+  /** Handler modules loaded by `loadHandlerModules`, by reference string; an error message when loading failed. */
+  modules?: ReadonlyMap<string, HandlerTarget | string>
+}
+
+/**
+ * Imports every handler module a config names by path (`"./apps/status.mjs#export"`), relative to `baseDir`.
+ * The result feeds `resolveConfig`, which itself stays synchronous.
+ */
+export async function loadHandlerModules (cfg: ParsedConfig, baseDir: string): Promise<Map<string, HandlerTarget | string>> {
+  const refs = new Set<string>()
+  const visit = (u: ParsedUpstream): void => {
+    if (typeof u === 'function') return
+    const list = Array.isArray(u) ? u : (u.nodes ?? [{ handler: u.handler }])
+    for (const m of list) if (typeof m === 'object' && m !== null && typeof m.handler === 'string') refs.add(m.handler)
+  }
+  for (const u of Object.values(cfg.upstreams ?? {})) visit(u)
+  for (const r of cfg.routes ?? []) visit(r.upstream)
+  const out = new Map<string, HandlerTarget | string>()
+  await Promise.all([...refs].map(async (ref) => {
+    const [file, exportName = 'default'] = ref.split('#')
+    const abs = path.resolve(baseDir, file)
+    try {
+      const mod = await import(pathToFileURL(abs).href) as Record<string, unknown>
+      if (!(exportName in mod)) out.set(ref, `module "${file}" has no export "${exportName}"`)
+      else out.set(ref, toTarget(mod[exportName]) ?? `export "${exportName}" of "${file}" is not a (req, res) => void function or an object with fetch()`)
+    } catch (err) {
+      out.set(ref, `cannot load handler module "${file}": ${(err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' ? 'file not found' : (err as Error).message}`)
+    }
+  }))
+  return out
+}
+
+/**
+ * Runs the meaning pass. Returns the resolved config, or the list of issues (never both). Synchronous: module
+ * paths must have been loaded by `loadHandlerModules` first.
+ */
+export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { config: ResolvedConfig } | { issues: ConfigIssue[] } {
+  const issues: ConfigIssue[] = []
+  const baseTimeouts: ResolvedTimeouts = { ...DEFAULT_TIMEOUTS, ...stripUndefined(cfg.timeouts ?? {}) }
+  const baseHeaders: ResolvedHeaderOptions = {
+    xForwarded: cfg.headers?.xForwarded ?? true,
+    forwarded: cfg.headers?.forwarded ?? false,
+    via: cfg.headers?.via ?? 'portico'
+  }
+
+  if (cfg.cache === true) {
+    issues.push({ path: ['cache'], message: 'the proxy cache is not available in this version; set cache: false or leave it out', value: true })
+  }
+
+  const inputs: { route: ParsedRoute, at: (string | number)[] }[] = []
+  for (const [host, upstream] of Object.entries(cfg.upstreams ?? {})) {
+    inputs.push({ route: { host, path: '/', upstream }, at: ['upstreams', host] })
+  }
+  ;(cfg.routes ?? []).forEach((route, i) => inputs.push({ route, at: ['routes', i] }))
+
+  if (inputs.length === 0) {
+    issues.push({ path: [], message: 'no routes: add "upstreams" (host → nodes) or "routes"' })
+  }
+
+  const routes: ResolvedRoute[] = []
+  const claimed = new Map<string, (string | number)[]>()
+
+  for (const { route, at } of inputs) {
+    const hostList = route.host === undefined ? ['*'] : Array.isArray(route.host) ? route.host : [route.host]
+    const hosts: string[] = []
+    hostList.forEach((h, i) => {
+      const r = normalizeHostKey(h)
+      const hostPath = at[0] === 'upstreams' ? at : Array.isArray(route.host) ? [...at, 'host', i] : [...at, 'host']
+      if ('error' in r) issues.push({ path: hostPath, message: r.error, value: h })
+      else hosts.push(r.key)
+    })
+    const routePath = normalizeRoutePath(route.path ?? '/')
+    for (const h of hosts) {
+      const claimKey = `${h} ${routePath}`
+      const prior = claimed.get(claimKey)
+      if (prior !== undefined) {
+        issues.push({ path: at, message: `host "${h}" path "${routePath}" is already claimed by ${prior.join('.')}` })
+      } else {
+        claimed.set(claimKey, at)
+      }
+    }
+    const upstream = resolveUpstream(route.upstream, at[0] === 'upstreams' ? at : [...at, 'upstream'], options, issues)
+    if (upstream === undefined) continue
+    routes.push({
+      name: `${hosts.join(',')}${routePath === '/' ? '' : routePath}`,
+      hosts,
+      path: routePath,
+      stripPrefix: route.stripPrefix ?? false,
+      preserveHost: route.preserveHost ?? true,
+      upstream,
+      timeouts: { ...baseTimeouts, ...stripUndefined(route.timeouts ?? {}) },
+      headers: {
+        xForwarded: route.headers?.xForwarded ?? baseHeaders.xForwarded,
+        forwarded: route.headers?.forwarded ?? baseHeaders.forwarded,
+        via: route.headers?.via ?? baseHeaders.via
+      }
+    })
+  }
+
+  if (issues.length > 0) return { issues }
+  return {
+    config: {
+      listen: (cfg.listen ?? [{ port: 8080 }]).map((l) => ({ host: l.host ?? '0.0.0.0', port: l.port })),
+      routes,
+      server: {
+        drainTimeout: cfg.server?.drainTimeout ?? 10_000,
+        keepAliveTimeout: cfg.server?.keepAliveTimeout ?? 5_000,
+        headersTimeout: cfg.server?.headersTimeout ?? 30_000,
+        requestTimeout: cfg.server?.requestTimeout ?? 300_000,
+        maxHeaderSize: cfg.server?.maxHeaderSize ?? 16 * 1024
+      },
+      limits: { maxRequestBody: cfg.limits?.maxRequestBody ?? null },
+      log: { level: cfg.log?.level ?? 'info', access: cfg.log?.access ?? true }
+    }
+  }
+}
+
+/** "/api/" and "/api" claim the same prefix; keep one spelling without the trailing slash. */
+function normalizeRoutePath (p: string): string {
+  return p.length > 1 && p.endsWith('/') ? p.replace(/\/+$/, '') || '/' : p
+}
+
+function resolveUpstream (
+  u: ParsedUpstream, at: (string | number)[], options: ResolveOptions, issues: ConfigIssue[]
+): ResolvedUpstream | undefined {
+  const defaults = { policy: 'round-robin' as const, failTimeout: 10_000, maxConnections: 256, keepAlive: 4_000 }
+  if (typeof u === 'function') {
+    const target = resolveHandler(u, at, options, issues)
+    return target === undefined ? undefined : { ...defaults, members: [{ kind: 'handler', id: handlerId(u), target }] }
+  }
+  const obj = Array.isArray(u) ? { nodes: u } : u
+  const list = obj.nodes ?? [{ handler: obj.handler! }]
+  const listAt = Array.isArray(u) ? at : obj.nodes !== undefined ? [...at, 'nodes'] : at
+  const members: MemberSpec[] = []
+  for (let i = 0; i < list.length; i++) {
+    const m = list[i]
+    if (typeof m === 'string') {
+      const url = new URL(m)
+      members.push({ kind: 'node', id: url.origin, origin: url.origin, protocol: url.protocol as 'http:' | 'https:' })
+    } else {
+      const memberAt = obj.nodes !== undefined ? [...listAt, i, 'handler'] : [...at, 'handler']
+      const target = resolveHandler(m.handler, memberAt, options, issues)
+      if (target !== undefined) members.push({ kind: 'handler', id: handlerId(m.handler), target })
+    }
+  }
+  if (members.length !== list.length) return undefined
+  const opts = Array.isArray(u) ? {} : u
+  return {
+    members,
+    policy: opts.policy ?? defaults.policy,
+    failTimeout: opts.failTimeout ?? defaults.failTimeout,
+    maxConnections: opts.maxConnections ?? defaults.maxConnections,
+    keepAlive: opts.keepAlive ?? defaults.keepAlive
+  }
+}
+
+function handlerId (ref: unknown): string {
+  if (typeof ref === 'string') return `handler:${ref}`
+  const name = typeof ref === 'function' ? ref.name : ''
+  return `handler:${name || 'anonymous'}`
+}
+
+function toTarget (value: unknown): HandlerTarget | undefined {
+  if (typeof value === 'function') return { kind: 'listener', listener: value as RequestListener }
+  if (typeof value === 'object' && value !== null && typeof (value as { fetch?: unknown }).fetch === 'function') {
+    const obj = value as { fetch: FetchHandler }
+    return { kind: 'fetch', fetch: (req) => obj.fetch(req) }
+  }
+  return undefined
+}
+
+function resolveHandler (ref: unknown, at: (string | number)[], options: ResolveOptions, issues: ConfigIssue[]): HandlerTarget | undefined {
+  if (typeof ref !== 'string') {
+    const t = toTarget(ref)
+    if (t === undefined) issues.push({ path: at, message: 'expected a (req, res) => void function or an object with fetch()' })
+    return t
+  }
+  const loaded = options.modules?.get(ref)
+  if (loaded === undefined) {
+    issues.push({ path: at, message: 'handler module paths are loaded by the file loader (loadConfigFile) or createProxyAsync; pass the function itself here', value: ref })
+    return undefined
+  }
+  if (typeof loaded === 'string') {
+    issues.push({ path: at, message: loaded, value: ref })
+    return undefined
+  }
+  return loaded
+}
+
+function stripUndefined<T extends object> (o: T): Partial<T> {
+  const out: Partial<T> = {}
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v
+  return out
+}

@@ -1,0 +1,176 @@
+/**
+ * The one config schema (zod). It is the source of the TypeScript types (`PorticoConfig` for what users
+ * write, `ParsedConfig` for what the loader hands on), of docs/config.md and of every validation message.
+ * Shape only: whether referenced handler modules exist and whether two routes claim the same host + path is
+ * checked by `resolve.ts`, the second pass.
+ */
+import { z } from 'zod'
+import { parseDuration, parseSize } from './units.js'
+
+const duration = z.union([z.number(), z.string()], { error: 'expected a duration such as "5s", "250ms" or a number of milliseconds' })
+  .transform((v, ctx) => {
+    const ms = parseDuration(v)
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'expected a duration such as "5s", "250ms" or a number of milliseconds', input: v })
+      return z.NEVER
+    }
+    return ms
+  })
+
+const size = z.union([z.number(), z.string()], { error: 'expected a size such as "16kb", "256mb" or a number of bytes' })
+  .transform((v, ctx) => {
+    const bytes = parseSize(v)
+    if (bytes === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'expected a size such as "16kb", "256mb" or a number of bytes', input: v })
+      return z.NEVER
+    }
+    return bytes
+  })
+
+/** A remote node: an absolute http(s) URL naming an origin, with no path, query or credentials. */
+const nodeUrl = z.string({ error: 'expected a node URL such as "http://127.0.0.1:4000"' }).superRefine((v, ctx) => {
+  let url: URL
+  try {
+    url = new URL(v)
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'expected a node URL such as "http://127.0.0.1:4000"', input: v })
+    return
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    ctx.addIssue({ code: 'custom', message: 'expected an http:// or https:// node URL', input: v })
+  } else if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
+    ctx.addIssue({ code: 'custom', message: 'a node URL names an origin only (no path or query); use stripPrefix or a route path instead', input: v })
+  } else if (url.username !== '' || url.password !== '') {
+    ctx.addIssue({ code: 'custom', message: 'a node URL may not carry credentials', input: v })
+  }
+})
+
+/** A request listener `(req, res) => void`, an Express/Connect app, or a module path `./app.mjs[#export]`. */
+const handlerRef = z.union([
+  z.string().min(1),
+  z.custom<(...args: any[]) => unknown>((v) => typeof v === 'function'),
+  z.custom<{ fetch: (...args: any[]) => unknown }>((v) => typeof v === 'object' && v !== null && typeof (v as { fetch?: unknown }).fetch === 'function')
+], { error: 'expected a handler: a module path like "./apps/status.mjs" or a (req, res) => void function' })
+
+const timeouts = z.strictObject({
+  /** Time to establish a connection (TCP, and TLS for https nodes). Default 5s. */
+  connect: duration.optional(),
+  /** Time from sending the request to the response head. Default 60s. */
+  response: duration.optional(),
+  /** Longest gap between two chunks of the response body. Default 60s. */
+  idle: duration.optional()
+})
+
+/** One member of a node list: a URL, or an in-process handler. */
+const member = z.union([nodeUrl, z.strictObject({ handler: handlerRef })], {
+  error: 'expected a node URL such as "http://127.0.0.1:4000" or { handler: ... }'
+})
+
+const upstreamObject = z.strictObject({
+  /** Remote nodes (and in-process handlers) balanced by `policy`. */
+  nodes: z.array(member).min(1, 'expected at least one node').optional(),
+  /** An in-process handler instead of nodes. */
+  handler: handlerRef.optional(),
+  /** Balancing policy. Default `round-robin`. */
+  policy: z.enum(['round-robin']).optional(),
+  /** How long a node that refused a connection is skipped (passive health). Default 10s; 0 disables. */
+  failTimeout: duration.optional(),
+  /** Most connections Portico opens to each node. Default 256. */
+  maxConnections: z.number().int().positive().optional(),
+  /** How long an idle upstream connection is kept open. Default 4s. */
+  keepAlive: duration.optional()
+}).refine((u) => (u.nodes === undefined) !== (u.handler === undefined), {
+  message: 'an upstream has exactly one of "nodes" or "handler"'
+})
+
+/** A node list, or the object form. */
+export const upstreamSchema = z.union([
+  z.array(member).min(1, 'expected at least one node'),
+  upstreamObject,
+  z.custom<(...args: any[]) => unknown>((v) => typeof v === 'function')
+], { error: 'expected a list of node URLs, { nodes: [...] }, { handler: ... } or a handler function' })
+
+const headerOptions = z.strictObject({
+  /** Add X-Forwarded-For (appended), X-Forwarded-Proto and X-Forwarded-Host. Default true. */
+  xForwarded: z.boolean().optional(),
+  /** Add an RFC 7239 Forwarded element (appended). Default false. */
+  forwarded: z.boolean().optional(),
+  /** The pseudonym in the Via header added to forwarded requests; false adds none. Default "portico". */
+  via: z.union([z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'expected a token such as "portico"'), z.literal(false)]).optional()
+})
+
+/** One route: a host (or hosts) and a path prefix, and where matching requests go. */
+export const routeSchema = z.strictObject({
+  /** Exact name, "api." prefix key, "*.example.com" wildcard, or "*" (the default). */
+  host: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+  /** Path prefix on segment boundaries. Default "/". */
+  path: z.string().startsWith('/', 'expected a path starting with "/"').optional(),
+  /** Remove the matched prefix before forwarding. Default false. */
+  stripPrefix: z.boolean().optional(),
+  upstream: upstreamSchema,
+  /** Send the client's Host to the node (true) or the node's own host (false). Default true. */
+  preserveHost: z.boolean().optional(),
+  timeouts: timeouts.optional(),
+  headers: headerOptions.optional()
+})
+
+const listener = z.strictObject({
+  /** Address to bind. Default "0.0.0.0". */
+  host: z.string().min(1).optional(),
+  port: z.number().int().min(0).max(65535)
+})
+
+const logLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+
+/** The whole config file. */
+export const configSchema = z.strictObject({
+  /** Listeners. Default `[{ host: "0.0.0.0", port: 8080 }]`. */
+  listen: z.array(listener).min(1).optional(),
+  /** Short form: host key → upstream, for path "/". */
+  upstreams: z.record(z.string().min(1), upstreamSchema).optional(),
+  /** Full form. */
+  routes: z.array(routeSchema).optional(),
+  /** The proxy cache. Only `false` is accepted by this version. */
+  cache: z.boolean().optional(),
+  /** Default timeouts for every route. */
+  timeouts: timeouts.optional(),
+  /** Default forwarding-header options for every route. */
+  headers: headerOptions.optional(),
+  server: z.strictObject({
+    /** How long SIGTERM waits for in-flight requests before closing connections. Default 10s. */
+    drainTimeout: duration.optional(),
+    /** Idle keep-alive time for client connections. Default 5s. */
+    keepAliveTimeout: duration.optional(),
+    /** Time a client has to send the request head. Default 30s. */
+    headersTimeout: duration.optional(),
+    /** Time a client has to send the whole request. Default 300s; 0 disables. */
+    requestTimeout: duration.optional(),
+    /** Largest request header section. Default "16kb". */
+    maxHeaderSize: size.optional()
+  }).optional(),
+  limits: z.strictObject({
+    /** Largest request body; larger ones get 413. Default unlimited. */
+    maxRequestBody: size.optional()
+  }).optional(),
+  log: z.strictObject({
+    level: logLevel.optional(),
+    /** One JSON line per request. Default true. */
+    access: z.boolean().optional()
+  }).optional()
+})
+
+/** What users write (YAML/JSON file or `createProxy(options)`). */
+export type PorticoConfig = z.input<typeof configSchema>
+/** A route as users write it. */
+export type RouteConfig = z.input<typeof routeSchema>
+/** An upstream as users write it. */
+export type UpstreamConfig = z.input<typeof upstreamSchema>
+/** The config after the shape pass: durations in ms, sizes in bytes. */
+export type ParsedConfig = z.output<typeof configSchema>
+export type ParsedRoute = z.output<typeof routeSchema>
+export type ParsedUpstream = z.output<typeof upstreamSchema>
+
+/** Identity helper for typed config files: `export default defineConfig({ ... })`. */
+export function defineConfig (config: PorticoConfig): PorticoConfig {
+  return config
+}

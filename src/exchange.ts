@@ -1,0 +1,208 @@
+/**
+ * One exchange: a downstream request, its upstream attempts, and the downstream response. It is the
+ * `ResponseHandler` the upstream writes into, so the response head, body chunks and trailers go straight to the
+ * client's `ServerResponse` with backpressure (a `false` from `res.write` pauses undici until 'drain').
+ *
+ * Failure rules: before the head, an error becomes an error response (pipeline's `sendError`); after the head,
+ * the client's response is destroyed, never completed falsely. A client that leaves aborts the upstream request.
+ * Exactly one access-log line is written per exchange.
+ */
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
+import { performance } from 'node:perf_hooks'
+import { classifyUpstreamError } from './classify.js'
+import { ProxyError, type ErrorCode } from './errors.js'
+import { filterResponseHeaders, trailersToObject } from './upstream/headers.js'
+import type { AttemptObserver, ResponseHandler } from './upstream/types.js'
+import type { AccessRecord, Logger } from './observability/logger.js'
+
+/** What an exchange needs from its surroundings. */
+export interface ExchangeContext {
+  logger: Logger
+  accessLog: boolean
+  /** True once the proxy is closing: responses then carry Connection: close. */
+  isDraining (): boolean
+}
+
+/** Request-scoped state. Created by the pipeline once a route matched. */
+export class Exchange implements ResponseHandler, AttemptObserver {
+  readonly id: string
+  readonly req: IncomingMessage
+  readonly res: ServerResponse
+  readonly #ctx: ExchangeContext
+  readonly #start: number
+  readonly #host: string
+  readonly #routeName: string | null
+  #upstreamId: string | null = null
+  #abort: ((reason?: Error) => void) | null = null
+  #resume: (() => void) | null = null
+  #bytes = 0
+  #done = false
+  #clientGone = false
+  #errorCode: ErrorCode | undefined
+  #waitingDrain = false
+
+  constructor (id: string, req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext, host: string, routeName: string | null, start = performance.now()) {
+    this.id = id
+    this.req = req
+    this.res = res
+    this.#ctx = ctx
+    this.#host = host
+    this.#routeName = routeName
+    this.#start = start
+    res.on('close', this.#onResponseClose)
+  }
+
+  // --- ResponseHandler ------------------------------------------------------------------------------------
+
+  onAttempt (upstreamId: string): void {
+    this.#upstreamId = upstreamId
+  }
+
+  onConnect (abort: (reason?: Error) => void): void {
+    this.#abort = abort
+    if (this.#clientGone) abort(new ProxyError('PORTICO_ERR_CLIENT_ABORTED'))
+  }
+
+  onHeaders (status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (this.#clientGone) return false
+    if (status < 200) {
+      this.#relayInterim(status, rawHeaders)
+      return true
+    }
+    const res = this.res
+    let headers: string[]
+    try {
+      headers = filterResponseHeaders(rawHeaders)
+      if (this.#ctx.isDraining()) res.shouldKeepAlive = false
+      res.writeHead(status, statusText || STATUS_CODES[status] || '', headers)
+    } catch (err) {
+      // Node refuses a head it cannot serialise (invalid characters): the node's response is not usable.
+      this.#abort?.(new ProxyError('PORTICO_ERR_UPSTREAM_PROTOCOL', (err as Error).message, { cause: err }))
+      return false
+    }
+    this.#resume = resume
+    return true
+  }
+
+  onData (chunk: Buffer): boolean {
+    this.#bytes += chunk.length
+    if (this.res.write(chunk)) return true
+    if (!this.#waitingDrain) {
+      this.#waitingDrain = true
+      this.res.once('drain', this.#onDrain)
+    }
+    return false
+  }
+
+  onComplete (rawTrailers: Buffer[] | string[] | null): void {
+    if (this.#clientGone) return
+    if (rawTrailers !== null && rawTrailers.length > 0) this.res.addTrailers(trailersToObject(rawTrailers))
+    this.res.end()
+    this.#finish(this.res.statusCode)
+  }
+
+  onError (err: Error): void {
+    if (this.#done) return
+    if (this.#clientGone) {
+      this.#finish(499, 'PORTICO_ERR_CLIENT_ABORTED')
+      return
+    }
+    const perr = classifyUpstreamError(err)
+    if (!this.res.headersSent) {
+      this.sendError(perr)
+      return
+    }
+    // After the head the status cannot change: abort so the client sees an incomplete response.
+    this.#ctx.logger.debug({ reqId: this.id, err: perr.cause ?? perr, code: perr.code }, 'upstream failed mid-response')
+    this.res.destroy(perr)
+    this.#finish(this.res.statusCode, perr.code)
+  }
+
+  // --- local answers --------------------------------------------------------------------------------------
+
+  /** Answers with an error response (RFC 9209 Proxy-Status) and logs it. */
+  sendError (err: ProxyError): void {
+    if (err.code === 'PORTICO_ERR_INTERNAL') this.#ctx.logger.error({ reqId: this.id, err: err.cause ?? err }, 'internal error')
+    sendErrorResponse(this.res, err, this.id, this.#ctx.isDraining())
+    this.#finish(err.status, err.code)
+  }
+
+  /** Marks the exchange failed by the request side (body limit, client error) before any upstream answer. */
+  failRequest (err: ProxyError): void {
+    this.#abort?.(err)
+    if (!this.res.headersSent) this.sendError(err)
+  }
+
+  // --- internals -----------------------------------------------------------------------------------------
+
+  #relayInterim (status: number, rawHeaders: Buffer[]): void {
+    // RFC 9110 §15.2: no 1xx to an HTTP/1.0 client. 100 Continue was already answered by Node itself.
+    if (this.req.httpVersionMinor === 0 && this.req.httpVersionMajor === 1) return
+    if (status === 103) {
+      const hints: Record<string, string | string[]> = {}
+      for (const [k, v] of Object.entries(trailersToObject(rawHeaders))) hints[k] = v
+      const links: string[] = []
+      for (let i = 0; i < rawHeaders.length; i += 2) {
+        if (rawHeaders[i].toString('latin1').toLowerCase() === 'link') links.push(rawHeaders[i + 1].toString('latin1'))
+      }
+      if (links.length > 0) hints.link = links
+      this.res.writeEarlyHints(hints)
+    } else if (status === 102) {
+      this.res.writeProcessing()
+    }
+  }
+
+  readonly #onDrain = (): void => {
+    this.#waitingDrain = false
+    this.#resume?.()
+  }
+
+  readonly #onResponseClose = (): void => {
+    if (this.res.writableFinished || this.#done) return
+    this.#clientGone = true
+    if (this.#abort !== null) this.#abort(new ProxyError('PORTICO_ERR_CLIENT_ABORTED'))
+    else this.#finish(499, 'PORTICO_ERR_CLIENT_ABORTED')
+  }
+
+  #finish (status: number, errorCode?: ErrorCode): void {
+    if (this.#done) return
+    this.#done = true
+    this.#errorCode = errorCode
+    if (!this.#ctx.accessLog) return
+    const req = this.req
+    const record: AccessRecord = {
+      reqId: this.id,
+      remoteAddr: req.socket?.remoteAddress,
+      method: req.method ?? '',
+      host: this.#host,
+      path: req.url ?? '',
+      route: this.#routeName,
+      upstream: this.#upstreamId,
+      status,
+      bytes: this.#bytes,
+      durationMs: Math.round((performance.now() - this.#start) * 1000) / 1000
+    }
+    if (this.#errorCode !== undefined) record.error = this.#errorCode
+    this.#ctx.logger.info(record)
+  }
+}
+
+/**
+ * Writes a short plain-text error response: status, `Proxy-Status` (RFC 9209 §2) naming the error type with
+ * the Portico code as details, and the exchange id. Never a stack trace.
+ */
+export function sendErrorResponse (res: ServerResponse, err: ProxyError, reqId: string, close = false): void {
+  if (res.headersSent || res.destroyed) return
+  const status = err.status === 499 ? 400 : err.status
+  const body = `${status} ${STATUS_CODES[status] ?? ''}\n${err.code}\nrequest id: ${reqId}\n`
+  const headers: Record<string, string> = {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+    'cache-control': 'no-store',
+    'proxy-status': `portico; error=${err.proxyStatus}; details="${err.code}"`,
+    'x-request-id': reqId
+  }
+  if (close) res.shouldKeepAlive = false
+  res.writeHead(status, headers)
+  res.end(res.req?.method === 'HEAD' ? undefined : body)
+}

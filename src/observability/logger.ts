@@ -1,0 +1,43 @@
+/**
+ * Logging: pino, JSON lines. The access log is one line per exchange at level info with stable camelCase fields
+ * (documented in README): reqId, method, host, path, route, upstream, status, bytes, durationMs, and error
+ * (a PORTICO_ERR_* code) when the exchange failed.
+ */
+import pino, { type Logger } from 'pino'
+
+export type { Logger }
+
+/** Options for the process logger. */
+export interface LoggerOptions {
+  level: string
+  /** Where lines go: a file descriptor (default 1, stdout). */
+  fd?: number
+  /** Write synchronously (tests, CLI one-shots). Default false: buffered, flushed on exit. */
+  sync?: boolean
+}
+
+/** Creates the process logger. */
+export function createLogger (options: LoggerOptions): Logger {
+  const dest = pino.destination({ dest: options.fd ?? 1, sync: options.sync ?? false, minLength: options.sync ? 0 : 4096 })
+  return pino({ level: options.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, dest)
+}
+
+/** A logger that drops everything (embedding without logs). */
+export function silentLogger (): Logger {
+  return pino({ level: 'silent' })
+}
+
+/** The fields of one access-log line. */
+export interface AccessRecord {
+  reqId: string
+  remoteAddr: string | undefined
+  method: string
+  host: string
+  path: string
+  route: string | null
+  upstream: string | null
+  status: number
+  bytes: number
+  durationMs: number
+  error?: string
+}

@@ -1,0 +1,226 @@
+/**
+ * The Proxy: owns the runtime (route table and live upstreams, swapped whole on reload), the listeners, and
+ * shutdown (stop accepting, drain in-flight exchanges within a deadline, close upstream pools).
+ */
+import http, { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { UpstreamPool } from './balancer/pool.js'
+import type { MemberSpec, ResolvedConfig, ResolvedRoute } from './config/resolve.js'
+import { handleRequest, type CompiledRoute, type NextFunction, type Runtime } from './pipeline.js'
+import type { ExchangeContext } from './exchange.js'
+import { silentLogger, type Logger } from './observability/logger.js'
+import { Router } from './routing/router.js'
+import { InProcessUpstream } from './upstream/in-process.js'
+import { RemoteNode } from './upstream/remote.js'
+import type { Upstream } from './upstream/types.js'
+
+/** A bound listener. */
+export interface ListeningAddress {
+  host: string
+  port: number
+  /** "http://127.0.0.1:8080" (IPv6 hosts bracketed). */
+  url: string
+}
+
+/** One host of the compiled route table. */
+export interface RouteTableEntry {
+  host: string
+  kind: 'exact' | 'prefix' | 'wildcard' | 'catch-all'
+  paths: { path: string, stripPrefix: boolean, upstream: string }[]
+}
+
+/** Options beyond the config. */
+export interface ProxyOptions {
+  logger?: Logger
+}
+
+interface Live {
+  runtime: Runtime
+  upstreams: Upstream[]
+}
+
+/** A configured reverse proxy. Create with `createProxy` (or `Proxy.fromResolved`). */
+export class Proxy {
+  #config: ResolvedConfig
+  #live: Live
+  readonly #logger: Logger
+  readonly #servers: http.Server[] = []
+  #draining = false
+  #closed: Promise<void> | null = null
+  readonly #ctx: ExchangeContext
+
+  constructor (config: ResolvedConfig, options: ProxyOptions = {}) {
+    this.#config = config
+    this.#logger = options.logger ?? silentLogger()
+    this.#live = compile(config, this.#logger)
+    this.#ctx = {
+      logger: this.#logger,
+      accessLog: config.log.access,
+      isDraining: () => this.#draining
+    }
+  }
+
+  /** The resolved config in force. */
+  get config (): ResolvedConfig {
+    return this.#config
+  }
+
+  /** The logger requests are logged to. */
+  get logger (): Logger {
+    return this.#logger
+  }
+
+  /** The compiled route table, most specific host first (what `portico check` prints). */
+  describeRoutes (): RouteTableEntry[] {
+    return this.#live.runtime.router.describe().map((h) => ({
+      host: h.host,
+      kind: h.kind,
+      paths: h.routes.map((r) => ({ path: r.path, stripPrefix: r.stripPrefix, upstream: r.upstream.id }))
+    }))
+  }
+
+  /**
+   * The request handler: `(req, res, next?)`. Usable as a `node:http` request listener or as Connect/Express
+   * middleware; with `next`, unmatched requests fall through instead of getting 404.
+   */
+  readonly handler = (req: IncomingMessage, res: ServerResponse, next?: NextFunction): void => {
+    handleRequest(this.#live.runtime, this.#ctx, req, res, next)
+  }
+
+  /** Starts every configured listener. Resolves with the bound addresses (port 0 becomes the real port). */
+  async listen (): Promise<ListeningAddress[]> {
+    const out: ListeningAddress[] = []
+    for (const l of this.#config.listen) {
+      const server = this.#createServer()
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(l.port, l.host, () => {
+          server.off('error', reject)
+          resolve()
+        })
+      })
+      this.#servers.push(server)
+      const addr = server.address() as AddressInfo
+      const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
+      out.push({ host: addr.address, port: addr.port, url: `http://${host}:${addr.port}` })
+    }
+    return out
+  }
+
+  /** Swaps in a new config: new requests use it at once; in-flight ones finish on the old upstreams. */
+  async reload (config: ResolvedConfig): Promise<void> {
+    const old = this.#live
+    this.#live = compile(config, this.#logger)
+    this.#config = config
+    this.#ctx.accessLog = config.log.access
+    await Promise.all(old.upstreams.map((u) => u.close()))
+  }
+
+  /** True once `close` was called. */
+  get draining (): boolean {
+    return this.#draining
+  }
+
+  /**
+   * Stops accepting connections, lets in-flight exchanges finish for up to `drainTimeout` ms (default: the
+   * config's server.drainTimeout), then closes what is left and the upstream pools. Idempotent.
+   */
+  close (options: { drainTimeout?: number } = {}): Promise<void> {
+    this.#closed ??= this.#close(options.drainTimeout ?? this.#config.server.drainTimeout)
+    return this.#closed
+  }
+
+  async #close (drainTimeout: number): Promise<void> {
+    this.#draining = true
+    const closed = Promise.all(this.#servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
+    // Responses written from now on carry Connection: close; connections that go idle are closed as they do.
+    const sweep = setInterval(() => { for (const s of this.#servers) s.closeIdleConnections() }, 50)
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), drainTimeout) })
+    const outcome = await Promise.race([closed.then(() => 'drained' as const), deadline])
+    clearInterval(sweep)
+    clearTimeout(timer)
+    if (outcome === 'timeout') {
+      this.#logger.warn({ drainTimeout }, 'drain timeout: closing remaining connections')
+      for (const s of this.#servers) s.closeAllConnections()
+      await closed
+    }
+    await Promise.all(this.#live.upstreams.map((u) => u.close()))
+  }
+
+  #createServer (): http.Server {
+    const s = this.#config.server
+    const server = http.createServer({
+      keepAliveTimeout: s.keepAliveTimeout,
+      headersTimeout: s.headersTimeout,
+      requestTimeout: s.requestTimeout,
+      maxHeaderSize: s.maxHeaderSize,
+      requireHostHeader: true,
+      joinDuplicateHeaders: false,
+      noDelay: true
+    }, this.handler)
+    server.keepAliveTimeout = s.keepAliveTimeout
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(err, socket))
+    // RFC 9110 §9.3.6: CONNECT asks for a tunnel; a reverse proxy refuses it (never an open proxy).
+    server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+      socket.on('error', noop)
+      this.#logger.info({ method: 'CONNECT', path: req.url, status: 405, error: 'PORTICO_ERR_METHOD_NOT_ALLOWED', remoteAddr: req.socket.remoteAddress })
+      socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
+    })
+    server.on('connection', (socket: Socket) => socket.on('error', noop))
+    return server
+  }
+
+  #onClientError (err: NodeJS.ErrnoException, socket: Duplex): void {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy()
+      return
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+    this.#logger.debug({ code: err.code, status }, 'malformed request')
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)
+  }
+}
+
+function noop (): void {}
+
+/** Builds live upstreams and the route table for a config. Nodes with identical settings share one pool. */
+function compile (config: ResolvedConfig, logger: Logger): Live {
+  const nodes = new Map<string, Upstream>()
+  const handlers = new Map<unknown, Upstream>()
+  const upstreams: Upstream[] = []
+  const memberFor = (m: MemberSpec, route: ResolvedRoute): Upstream => {
+    if (m.kind === 'node') {
+      const key = `${m.origin}|${route.timeouts.connect}|${route.upstream.maxConnections}|${route.upstream.keepAlive}`
+      let node = nodes.get(key)
+      if (node === undefined) {
+        node = new RemoteNode(m.origin, { connectTimeout: route.timeouts.connect, maxConnections: route.upstream.maxConnections, keepAlive: route.upstream.keepAlive })
+        nodes.set(key, node)
+        upstreams.push(node)
+      }
+      return node
+    }
+    const fn = m.target.kind === 'listener' ? m.target.listener : m.target.fetch
+    let h = handlers.get(fn)
+    if (h === undefined) {
+      h = new InProcessUpstream(m.id, m.target, { onHandlerError: (err) => logger.error({ err, upstream: m.id }, 'handler failed') })
+      handlers.set(fn, h)
+      upstreams.push(h)
+    }
+    return h
+  }
+  const routes: CompiledRoute[] = config.routes.map((r) => ({
+    name: r.name,
+    hosts: r.hosts,
+    path: r.path,
+    stripPrefix: r.stripPrefix,
+    upstream: new UpstreamPool(r.upstream.members.map((m) => memberFor(m, r)), { failTimeout: r.upstream.failTimeout }),
+    headerOptions: { preserveHost: r.preserveHost, ...r.headers },
+    dispatchOptions: { headersTimeout: r.timeouts.response, bodyTimeout: r.timeouts.idle }
+  }))
+  return {
+    runtime: { router: new Router(routes), maxRequestBody: config.limits.maxRequestBody },
+    upstreams
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * Header rewriting at the proxy boundary, both ways. Requests: hop-by-hop fields dropped (RFC 9110 §7.6.1),
+ * X-Forwarded-* and Via (RFC 9110 §7.6.3) added, Forwarded (RFC 7239) optionally. Responses: hop-by-hop fields
+ * dropped, everything else (repeated Set-Cookie included) kept in order and byte-exact. Pure: flat
+ * `[name, value, name, value, ...]` arrays in and out, as Node's rawHeaders and undici's raw headers are.
+ */
+
+/** RFC 9110 §7.6.1 and the legacy ones every proxy strips. Lowercase. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade'])
+
+/** Facts about the downstream request that the forwarding headers describe. */
+export interface ForwardingFacts {
+  /** The client's address as the socket reports it. */
+  clientAddress: string | undefined
+  /** "http" or "https". */
+  proto: string
+  /** The Host header (or URI authority) as the client sent it. */
+  host: string
+  /** "1.1", "1.0", "2.0". */
+  httpVersion: string
+}
+
+/** Per-route options for request headers. */
+export interface RequestHeaderOptions {
+  preserveHost: boolean
+  xForwarded: boolean
+  forwarded: boolean
+  via: string | false
+}
+
+/** Returned when the request head is unacceptable (RFC 9110 §7.2: more than one Host). */
+export const INVALID_HOST = Symbol('invalid host')
+
+/**
+ * Builds the header list sent upstream from the client's raw headers. Returns INVALID_HOST when the request
+ * carries more than one Host field. The Host field is kept first when preserved.
+ */
+export function buildUpstreamHeaders (raw: string[], facts: ForwardingFacts, opts: RequestHeaderOptions): string[] | typeof INVALID_HOST {
+  const connectionTokens = collectConnectionTokens(raw)
+  const out: string[] = []
+  let hostSeen = false
+  let xff: string | undefined
+  let via: string | undefined
+  let forwarded: string | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]
+    const lower = name.length < 32 ? lowerAscii(name) : name.toLowerCase()
+    switch (lower) {
+      case 'host':
+        if (hostSeen) return INVALID_HOST
+        hostSeen = true
+        if (opts.preserveHost) out.push(name, raw[i + 1])
+        continue
+      // Node answers Expect: 100-continue itself before the handler runs; the node gets the body directly.
+      case 'expect':
+        continue
+      case 'x-forwarded-for':
+        if (opts.xForwarded) { xff = xff === undefined ? raw[i + 1] : `${xff}, ${raw[i + 1]}`; continue }
+        break
+      case 'x-forwarded-proto':
+      case 'x-forwarded-host':
+        // Set by this proxy from what it saw; a client cannot choose them.
+        if (opts.xForwarded) continue
+        break
+      case 'via':
+        if (opts.via !== false) { via = via === undefined ? raw[i + 1] : `${via}, ${raw[i + 1]}`; continue }
+        break
+      case 'forwarded':
+        if (opts.forwarded) { forwarded = forwarded === undefined ? raw[i + 1] : `${forwarded}, ${raw[i + 1]}`; continue }
+        break
+      default:
+        if (HOP_BY_HOP.has(lower)) continue
+        if (connectionTokens !== null && connectionTokens.has(lower)) continue
+    }
+    out.push(name, raw[i + 1])
+  }
+  if (opts.xForwarded) {
+    const addr = facts.clientAddress ?? 'unknown'
+    out.push('x-forwarded-for', xff === undefined ? addr : `${xff}, ${addr}`)
+    out.push('x-forwarded-proto', facts.proto)
+    if (facts.host !== '') out.push('x-forwarded-host', facts.host)
+  }
+  if (opts.forwarded) {
+    // RFC 7239 §4: append one element; §6: IPv6 addresses are bracketed and quoted.
+    const element = `for=${forwardedNode(facts.clientAddress)};proto=${facts.proto}${facts.host === '' ? '' : `;host=${quoteIfNeeded(facts.host)}`}`
+    out.push('forwarded', forwarded === undefined ? element : `${forwarded}, ${element}`)
+  }
+  if (opts.via !== false) {
+    // RFC 9110 §7.6.3: received-protocol and a pseudonym; HTTP is implied for the protocol name.
+    const mine = `${facts.httpVersion === '2.0' ? '2' : facts.httpVersion} ${opts.via}`
+    out.push('via', via === undefined ? mine : `${via}, ${mine}`)
+  }
+  return out
+}
+
+/**
+ * Converts undici's raw response headers to the flat string list `res.writeHead` takes, dropping hop-by-hop
+ * fields (and those the Connection field lists). Values stay byte-exact (latin1 both ways).
+ */
+export function filterResponseHeaders (raw: Buffer[] | string[]): string[] {
+  const n = raw.length
+  const out: string[] = new Array(n)
+  let connectionTokens: Set<string> | null = null
+  let k = 0
+  for (let i = 0; i < n; i += 2) {
+    const name = typeof raw[i] === 'string' ? raw[i] as string : (raw[i] as Buffer).toString('latin1')
+    const lower = lowerAscii(name)
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') connectionTokens = addTokens(connectionTokens, valueOf(raw[i + 1]))
+      continue
+    }
+    out[k++] = name
+    out[k++] = valueOf(raw[i + 1])
+  }
+  out.length = k
+  if (connectionTokens === null) return out
+  const kept: string[] = []
+  for (let i = 0; i < out.length; i += 2) {
+    if (!connectionTokens.has(lowerAscii(out[i]))) kept.push(out[i], out[i + 1])
+  }
+  return kept
+}
+
+/** Turns raw trailers into the object `res.addTrailers` takes; repeated names are joined per RFC 9110 §5.3. */
+export function trailersToObject (raw: Buffer[] | string[]): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = lowerAscii(valueOf(raw[i]))
+    const value = valueOf(raw[i + 1])
+    out[name] = name in out ? `${out[name]}, ${value}` : value
+  }
+  return out
+}
+
+function valueOf (v: Buffer | string): string {
+  return typeof v === 'string' ? v : v.toString('latin1')
+}
+
+function collectConnectionTokens (raw: string[]): Set<string> | null {
+  let tokens: Set<string> | null = null
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]
+    if (name.length === 10 && lowerAscii(name) === 'connection') tokens = addTokens(tokens, raw[i + 1])
+  }
+  return tokens
+}
+
+function addTokens (set: Set<string> | null, value: string): Set<string> {
+  const s = set ?? new Set<string>()
+  for (const t of value.split(',')) {
+    const token = t.trim().toLowerCase()
+    if (token !== '' && token !== 'close' && token !== 'keep-alive') s.add(token)
+  }
+  return s
+}
+
+function lowerAscii (s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c >= 65 && c <= 90) return s.toLowerCase()
+  }
+  return s
+}
+
+function forwardedNode (addr: string | undefined): string {
+  if (addr === undefined) return 'unknown'
+  return addr.includes(':') ? `"[${addr}]"` : addr
+}
+
+function quoteIfNeeded (v: string): string {
+  return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`
+}

@@ -1,0 +1,62 @@
+/**
+ * The one upstream interface. A remote node, an in-process handler and a pool of either implement `Upstream`;
+ * routing, retries and logging never ask which one they hold.
+ *
+ * The interface is callback-shaped (the shape of undici's dispatch handler) rather than promise-and-stream
+ * shaped: a proxied request then costs no promise, no Readable and no pipe on the hot path, and a remote node
+ * hands undici's callbacks straight through. Backpressure is the return value of `onData` plus `resume`.
+ */
+import type { Readable } from 'node:stream'
+
+/** The request as it goes upstream. Headers are already rewritten (hop-by-hop removed, forwarding added). */
+export interface UpstreamRequest {
+  method: string
+  /** Origin-form target, byte-exact: path and query as the client sent them (after stripPrefix). */
+  path: string
+  /** Flat `[name, value, ...]`. A `host` entry, when present, is sent as the Host header. */
+  headers: string[]
+  /** The request body, or null when the request has none. Never buffered. */
+  body: Readable | null
+}
+
+/** Per-request limits. */
+export interface DispatchOptions {
+  /** Milliseconds from sending the request to the response head (0 = none). */
+  headersTimeout: number
+  /** Longest gap in milliseconds between two response body chunks (0 = none). */
+  bodyTimeout: number
+}
+
+/**
+ * Receives one response. Calls come in this order: `onConnect` once per attempt, then either `onError`, or
+ * `onHeaders` (possibly several times for 1xx interim responses), `onData`*, and `onComplete` or `onError`.
+ */
+export interface ResponseHandler {
+  /** The attempt is under way; `abort` cancels it (the handler then gets `onError`). */
+  onConnect (abort: (reason?: Error) => void): void
+  /**
+   * A response head. Status < 200 is an interim response. For a final response, returning false pauses the body
+   * until `resume()` is called.
+   */
+  onHeaders (status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean
+  /** A body chunk; return false to pause until `resume()`. The chunk is not reused by the sender. */
+  onData (chunk: Buffer): boolean
+  /** The body is complete; trailers are raw `[name, value, ...]` or null. */
+  onComplete (rawTrailers: Buffer[] | string[] | null): void
+  /** The exchange failed, before or after the head. */
+  onError (err: Error): void
+}
+
+/** Something that answers requests: a remote node, an in-process handler, or a pool of them. */
+export interface Upstream {
+  /** "http://10.0.0.7:8080", "handler:./apps/status.mjs". Used in logs. */
+  readonly id: string
+  dispatch (req: UpstreamRequest, opts: DispatchOptions, handler: ResponseHandler): void
+  /** Closes connections; in-flight requests finish first. */
+  close (): Promise<void>
+}
+
+/** Implemented by handlers that want to know which member of a pool an attempt went to. */
+export interface AttemptObserver {
+  onAttempt (upstreamId: string): void
+}
