@@ -73,11 +73,17 @@ export async function loadConfigObject (input: unknown, options: { baseDir?: str
 function parseShape (input: unknown, source: Source): ParsedConfig {
   const parsed = configSchema.safeParse(input, { reportInput: true })
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => locate({
-      path: i.path.filter((p): p is string | number => typeof p !== 'symbol'),
-      message: cleanMessage(i.message),
-      value: 'input' in i ? (i as { input?: unknown }).input : undefined
-    }, source)))
+    const issues: LocatedIssue[] = []
+    for (const i of parsed.error.issues) {
+      const at = i.path.filter((p): p is string | number => typeof p !== 'symbol')
+      if (i.code === 'unrecognized_keys') {
+        // One line per unknown key, pointing at the key itself (a typo is the usual cause).
+        for (const key of i.keys) issues.push(locate({ path: [...at, key], message: 'unknown key' }, source))
+        continue
+      }
+      issues.push(locate({ path: at, message: cleanMessage(i.message), value: 'input' in i ? (i as { input?: unknown }).input : undefined }, source))
+    }
+    throw new ConfigError(issues)
   }
   return parsed.data
 }

@@ -1,0 +1,96 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import path from 'node:path'
+import { readFileSync } from 'node:fs'
+import { ConfigError, createProxy, loadConfigFile, loadConfigText } from '../../src/index.js'
+import { FIXTURES } from '../helpers/servers.js'
+
+test('the short form works verbatim: three hosts on path "/", cache off', async () => {
+  const text = readFileSync(path.join(FIXTURES, 'short-form.yaml'), 'utf8')
+  assert.ok(text.includes('"api.": ["http://localhost:4000"]'))
+  const config = await loadConfigText(text)
+  assert.deepEqual(config.routes.map((r) => [r.hosts, r.path, r.upstream.members.map((m) => m.id)]), [
+    [['foobar.localhost'], '/', ['http://www.example.com']],
+    [['api.'], '/', ['http://localhost:4000']],
+    [['slogsdon.com'], '/', ['http://localhost:4001']]
+  ])
+  assert.deepEqual(config.listen, [{ host: '0.0.0.0', port: 8080 }])
+})
+
+test('short and full forms in one file; defaults applied', async () => {
+  const config = await loadConfigText(`
+upstreams:
+  a.test: ["http://127.0.0.1:1"]
+routes:
+  - host: a.test
+    path: /api/
+    stripPrefix: true
+    upstream: { nodes: ["http://127.0.0.1:2", "http://127.0.0.1:3"], failTimeout: 2s }
+    preserveHost: false
+    timeouts: { connect: 1s, response: 2m }
+`)
+  assert.equal(config.routes.length, 2)
+  const r = config.routes[1]
+  assert.equal(r.path, '/api')
+  assert.equal(r.stripPrefix, true)
+  assert.equal(r.preserveHost, false)
+  assert.deepEqual(r.timeouts, { connect: 1000, response: 120_000, idle: 60_000 })
+  assert.equal(r.upstream.failTimeout, 2000)
+  assert.equal(config.routes[0].preserveHost, true)
+})
+
+test('invalid config: every problem with file:line, key path, value and expectation', async () => {
+  const file = path.join(FIXTURES, 'invalid.yaml')
+  await assert.rejects(loadConfigFile(file), (err: unknown) => {
+    assert.ok(err instanceof ConfigError)
+    assert.equal(err.code, 'PORTICO_ERR_CONFIG_INVALID')
+    const byPath = new Map(err.issues.map((i) => [i.path.join('.'), i]))
+    const p = byPath.get('routes.0.path')
+    assert.ok(p, err.message)
+    assert.equal(p.line, 5)
+    assert.match(err.message, /invalid\.yaml:5 {2}routes\.0\.path: expected a path starting with "\/" \(got "api"\)/)
+    assert.match(err.message, /invalid\.yaml:6 {2}routes\.0\.upstream\.0: expected an http:\/\/ or https:\/\/ node URL \(got "ftp:\/\/10\.0\.0\.1"\)/)
+    assert.match(err.message, /invalid\.yaml:7 {2}routes\.0\.timeouts\.connect: expected a duration .*\(got "soon"\)/)
+    assert.match(err.message, /routes\.1\.upstream: expected at least one node/)
+    assert.match(err.message, /invalid\.yaml:10 {2}routes\.1\.stripPrefx: unknown key/)
+    return true
+  })
+})
+
+test('meaning pass: duplicate host+path, bad host keys, missing handler modules, cache: true', async () => {
+  await assert.rejects(loadConfigText(`
+upstreams:
+  "a.test": ["http://127.0.0.1:1"]
+  "b.test:80": ["http://127.0.0.1:1"]
+routes:
+  - host: A.test
+    upstream: ["http://127.0.0.1:2"]
+  - host: c.test
+    upstream: { handler: ./nope.mjs }
+  - host: d.test
+    upstream: { handler: ./apps/hello.mjs#notAFunction }
+cache: true
+`, { file: 'x.yaml', baseDir: FIXTURES }), (err: unknown) => {
+    assert.ok(err instanceof ConfigError)
+    const msg = err.message
+    assert.match(msg, /x\.yaml:6 {2}routes\.0: host "a\.test" path "\/" is already claimed by upstreams\.a\.test/)
+    assert.match(msg, /upstreams\.b\.test:80: host keys do not include a port/)
+    assert.match(msg, /routes\.1\.upstream\.handler: cannot load handler module "\.\/nope\.mjs": file not found/)
+    assert.match(msg, /routes\.2\.upstream\.handler: export "notAFunction" of ".\/apps\/hello\.mjs" is not a/)
+    assert.match(msg, /x\.yaml:12 {2}cache: the proxy cache is not available/)
+    return true
+  })
+})
+
+test('YAML syntax errors name the line', async () => {
+  await assert.rejects(loadConfigText('routes:\n  - host: [a\n', { file: 'bad.yaml' }), /bad\.yaml:\d+ {2}\(top level\): YAML syntax/)
+})
+
+test('createProxy validates with the same schema and errors', () => {
+  assert.throws(() => createProxy({ routes: [{ host: 'x', upstream: ['not a url'] }] }), (err: unknown) => {
+    assert.ok(err instanceof ConfigError)
+    assert.match(err.message, /routes\.0\.upstream\.0: expected a node URL/)
+    return true
+  })
+  assert.throws(() => createProxy({} as never), /no routes/)
+})
