@@ -37,7 +37,7 @@ export function classifyUpstreamError (err: unknown): ProxyError {
   const code = typeof e?.code === 'string' ? e.code : ''
   let mapped: ErrorCode | undefined = BY_CODE[code]
   if (mapped === undefined) {
-    if (code.startsWith('HPE_')) mapped = 'PORTICO_ERR_UPSTREAM_PROTOCOL'
+    if (code.startsWith('HPE_') || (e as { name?: string })?.name === 'HTTPParserError') mapped = 'PORTICO_ERR_UPSTREAM_PROTOCOL'
     else if (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || code.includes('CERT') ||
       code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'SELF_SIGNED_CERT_IN_CHAIN') mapped = 'PORTICO_ERR_UPSTREAM_TLS'
     else if (e?.cause !== undefined && e.cause !== err) return classifyUpstreamError(e.cause)
