@@ -18,7 +18,9 @@ export interface LoggerOptions {
 
 /** Creates the process logger. */
 export function createLogger (options: LoggerOptions): Logger {
-  const dest = pino.destination({ dest: options.fd ?? 1, sync: options.sync ?? false, minLength: options.sync ? 0 : 4096 })
+  // Asynchronous writes: lines written while a write is in flight are batched into the next one, so a busy
+  // proxy makes few syscalls and a quiet one still shows each line at once.
+  const dest = pino.destination({ dest: options.fd ?? 1, sync: options.sync ?? false })
   return pino({ level: options.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, dest)
 }
 

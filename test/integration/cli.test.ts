@@ -1,0 +1,149 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { FIXTURES, ROOT, closedPort, runCli, send, startCli, startOrigin } from '../helpers/servers.js'
+
+test('--version and --help', async () => {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }
+  const v = await runCli(['--version'])
+  assert.equal(v.code, 0)
+  assert.equal(v.stdout.trim(), pkg.version)
+  const h = await runCli(['--help'])
+  assert.equal(h.code, 0)
+  for (const flag of ['--config', '--port', '--host', '--log-level', '--route', 'check']) assert.ok(h.stdout.includes(flag), flag)
+})
+
+test('an invalid config exits with status 2 and names file:line, key path, value and expectation', async () => {
+  const r = await runCli(['--config', path.join(FIXTURES, 'invalid.yaml')])
+  assert.equal(r.code, 2)
+  assert.match(r.stderr, /invalid\.yaml:5 {2}routes\.0\.path: expected a path starting with "\/" \(got "api"\)/)
+  assert.match(r.stderr, /invalid\.yaml:10 {2}routes\.1\.stripPrefx: unknown key/)
+  const missing = await runCli(['--config', '/nonexistent/portico.yaml'])
+  assert.equal(missing.code, 2)
+  assert.match(missing.stderr, /cannot read file: ENOENT/)
+  const badFlag = await runCli(['--port', 'eighty'])
+  assert.equal(badFlag.code, 2)
+})
+
+test('portico check validates and prints the compiled route table', async () => {
+  const r = await runCli(['check', '--config', path.join(FIXTURES, 'short-form.yaml')])
+  assert.equal(r.code, 0, r.stderr)
+  const lines = r.stdout.split('\n')
+  assert.match(r.stdout, /short-form\.yaml: OK/)
+  const table = lines.filter((l) => l.includes('->'))
+  assert.equal(table.length, 3)
+  assert.match(table[0], /foobar\.localhost +exact +\/ +-> http:\/\/www\.example\.com/)
+  assert.match(table[1], /slogsdon\.com +exact +\/ +-> http:\/\/localhost:4001/)
+  assert.match(table[2], /api\. +prefix +\/ +-> http:\/\/localhost:4000/)
+  const bad = await runCli(['check', '--config', path.join(FIXTURES, 'invalid.yaml')])
+  assert.equal(bad.code, 2)
+})
+
+test('quick mode with --route, --port/--host overrides, and one JSON access-log line per request', async (t) => {
+  const api = await startOrigin((req, res) => res.end(`api ${req.url}`))
+  const rest = await startOrigin((req, res) => res.end(`rest ${req.url}`))
+  const port = await closedPort()
+  const cli = await startCli(['--route', `api.localhost=${api.url}`, '--route', `*=${rest.url}`, '--port', String(port), '--host', '127.0.0.1'])
+  t.after(() => Promise.all([api.close(), rest.close()]))
+  assert.equal(cli.url, `http://127.0.0.1:${port}`)
+  assert.equal((await send(`${cli.url}/a?b=1`, { headers: { host: 'api.localhost' } })).body.toString(), 'api /a?b=1')
+  assert.equal((await send(`${cli.url}/z`, { headers: { host: 'other' } })).body.toString(), 'rest /z')
+  cli.child.kill('SIGTERM')
+  assert.equal(await cli.exited, 0)
+  const access = cli.stdout.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.reqId !== undefined)
+  assert.equal(access.length, 2)
+  const first = access[0]
+  for (const key of ['time', 'method', 'host', 'path', 'route', 'upstream', 'status', 'bytes', 'durationMs']) assert.ok(key in first, key)
+  assert.equal(first.method, 'GET')
+  assert.equal(first.host, 'api.localhost')
+  assert.equal(first.path, '/a?b=1')
+  assert.equal(first.route, 'api.localhost')
+  assert.equal(first.upstream, api.url)
+  assert.equal(first.status, 200)
+  assert.equal(first.bytes, 'api /a?b=1'.length)
+  assert.equal(typeof first.durationMs, 'number')
+})
+
+test('the short config form runs as written (hosts rewritten to local origins)', async (t) => {
+  const origins = await Promise.all(['foobar', 'api', 'slogsdon'].map((n) => startOrigin((_req, res) => res.end(n))))
+  const dir = mkdtempSync(path.join(tmpdir(), 'portico-'))
+  const file = path.join(dir, 'portico.yaml')
+  const text = readFileSync(path.join(FIXTURES, 'short-form.yaml'), 'utf8')
+    .replace('http://www.example.com', origins[0].url)
+    .replace('http://localhost:4000', origins[1].url)
+    .replace('http://localhost:4001', origins[2].url)
+  writeFileSync(file, text)
+  const cli = await startCli(['--config', file, '--port', '0', '--host', '127.0.0.1'])
+  t.after(() => Promise.all(origins.map((o) => o.close())))
+  assert.equal((await send(cli.url, { headers: { host: 'foobar.localhost' } })).body.toString(), 'foobar')
+  assert.equal((await send(cli.url, { headers: { host: 'api.anything' } })).body.toString(), 'api')
+  assert.equal((await send(cli.url, { headers: { host: 'slogsdon.com' } })).body.toString(), 'slogsdon')
+  assert.equal((await send(cli.url, { headers: { host: 'nobody.test' } })).status, 404)
+  cli.child.kill('SIGINT')
+  assert.equal(await cli.exited, 0)
+})
+
+test('SIGTERM drains: the request in flight completes, new connections are refused, exit 0', async (t) => {
+  let arrived!: () => void
+  const inFlight = new Promise<void>((resolve) => { arrived = resolve })
+  const origin = await startOrigin((_req, res) => {
+    arrived()
+    setTimeout(() => res.end('finished late'), 400)
+  })
+  const cli = await startCli(['--route', `*=${origin.url}`, '--port', '0'])
+  t.after(() => origin.close())
+  const pending = send(`${cli.url}/slow`)
+  await inFlight
+  cli.child.kill('SIGTERM')
+  // Give the signal a moment to be handled, then a new connection must fail.
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  await assert.rejects(send(`${cli.url}/new`), (err: NodeJS.ErrnoException) => err.code === 'ECONNREFUSED')
+  const r = await pending
+  assert.equal(r.status, 200)
+  assert.equal(r.body.toString(), 'finished late')
+  assert.equal(r.headers.connection, 'close')
+  assert.equal(await cli.exited, 0)
+})
+
+test('memory stays flat while 1 GiB passes through (peak RSS of the proxy process)', async (t) => {
+  const GiB = 1024 ** 3
+  const block = Buffer.alloc(1024 * 1024, 1)
+  const origin = await startOrigin((_req, res) => {
+    res.writeHead(200, { 'content-length': String(GiB) })
+    let left = GiB
+    const pump = (): void => {
+      while (left > 0) {
+        left -= block.length
+        if (!res.write(block)) { res.once('drain', pump); return }
+      }
+      res.end()
+    }
+    pump()
+  })
+  const cli = await startCli(['--route', `*=${origin.url}`, '--port', '0'])
+  t.after(() => origin.close())
+  const status = (): { rss: number, hwm: number } => {
+    const text = readFileSync(`/proc/${cli.child.pid}/status`, 'utf8')
+    const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(text)![1]) * 1024
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM') }
+  }
+  const before = status()
+  const received = await new Promise<number>((resolve, reject) => {
+    http.get(`${cli.url}/big`, { agent: false }, (res) => {
+      let n = 0
+      res.on('data', (c: Buffer) => { n += c.length })
+      res.on('end', () => resolve(n))
+      res.on('error', reject)
+    }).on('error', reject)
+  })
+  const after = status()
+  cli.child.kill('SIGTERM')
+  await cli.exited
+  assert.equal(received, GiB)
+  // Flat: the peak grows by far less than the body (a fixed allowance for buffers and GC slack).
+  const growth = after.hwm - before.rss
+  assert.ok(growth < 128 * 1024 * 1024, `peak RSS grew by ${Math.round(growth / 1048576)} MiB while 1 GiB passed`)
+})
