@@ -138,7 +138,8 @@ export function rawExchange (port: number, data: string | Buffer, options: { end
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1')
     const chunks: Buffer[] = []
-    let timer: NodeJS.Timeout | undefined
+    // Keep-alive responses leave the socket open: stop after a bound.
+    const timer = setTimeout(() => socket.end(), options.endAfterMs ?? 2000)
     socket.on('data', (c) => chunks.push(c))
     socket.on('error', (err) => {
       if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') resolve(Buffer.concat(chunks).toString('latin1'))
@@ -149,8 +150,6 @@ export function rawExchange (port: number, data: string | Buffer, options: { end
       resolve(Buffer.concat(chunks).toString('latin1'))
     })
     socket.write(data)
-    // Keep-alive responses leave the socket open: stop after a bound.
-    timer = setTimeout(() => socket.end(), options.endAfterMs ?? 2000)
   })
 }
 
