@@ -147,3 +147,13 @@ test('memory stays flat while 1 GiB passes through (peak RSS of the proxy proces
   const growth = after.hwm - before.rss
   assert.ok(growth < 128 * 1024 * 1024, `peak RSS grew by ${Math.round(growth / 1048576)} MiB while 1 GiB passed`)
 })
+
+test('config as a module (defineConfig, function handler) and as JSON with line numbers', async () => {
+  const cli = await startCli(['--config', path.join(FIXTURES, 'portico.config.mjs')])
+  assert.equal((await send(`${cli.url}/m`)).body.toString(), 'module config /m')
+  cli.child.kill('SIGTERM')
+  assert.equal(await cli.exited, 0)
+  const json = await runCli(['check', '--config', path.join(FIXTURES, 'portico.json')])
+  assert.equal(json.code, 2)
+  assert.match(json.stderr, /portico\.json:5 {2}routes\.1\.path: expected string, received number \(got 12\)/)
+})
