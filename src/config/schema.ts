@@ -7,25 +7,20 @@
 import { z } from 'zod'
 import { parseDuration, parseSize } from './units.js'
 
-const duration = z.union([z.number(), z.string()], { error: 'expected a duration such as "5s", "250ms" or a number of milliseconds' })
-  .transform((v, ctx) => {
-    const ms = parseDuration(v)
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: 'expected a duration such as "5s", "250ms" or a number of milliseconds', input: v })
+/** A number, or a string with a unit, converted by `parse`; `message` says what was expected. */
+function unit (parse: (v: string | number) => number | undefined, message: string) {
+  return z.union([z.number(), z.string()], { error: message }).transform((v, ctx) => {
+    const n = parse(v)
+    if (n === undefined) {
+      ctx.addIssue({ code: 'custom', message, input: v })
       return z.NEVER
     }
-    return ms
+    return n
   })
+}
 
-const size = z.union([z.number(), z.string()], { error: 'expected a size such as "16kb", "256mb" or a number of bytes' })
-  .transform((v, ctx) => {
-    const bytes = parseSize(v)
-    if (bytes === undefined) {
-      ctx.addIssue({ code: 'custom', message: 'expected a size such as "16kb", "256mb" or a number of bytes', input: v })
-      return z.NEVER
-    }
-    return bytes
-  })
+const duration = unit(parseDuration, 'expected a duration such as "5s", "250ms" or a number of milliseconds')
+const size = unit(parseSize, 'expected a size such as "16kb", "256mb" or a number of bytes')
 
 /** A remote node: an absolute http(s) URL naming an origin, with no path, query or credentials. */
 const nodeUrl = z.string({ error: 'expected a node URL such as "http://127.0.0.1:4000"' }).superRefine((v, ctx) => {

@@ -208,3 +208,17 @@ export function runCli (args: string[], options: { cwd?: string } = {}): Promise
     })
   })
 }
+
+/** Writes `size` bytes of `block` repeated to `res`, honouring backpressure, then ends it. */
+export function writeRepeated (res: ServerResponse, block: Buffer, size: number): void {
+  let left = size
+  const pump = (): void => {
+    while (left > 0) {
+      const n = Math.min(left, block.length)
+      left -= n
+      if (!res.write(n === block.length ? block : block.subarray(0, n))) { res.once('drain', pump); return }
+    }
+    res.end()
+  }
+  pump()
+}

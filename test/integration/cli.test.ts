@@ -4,7 +4,7 @@ import http from 'node:http'
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { FIXTURES, ROOT, closedPort, runCli, send, startCli, startOrigin } from '../helpers/servers.js'
+import { FIXTURES, ROOT, closedPort, runCli, send, startCli, startOrigin, writeRepeated } from '../helpers/servers.js'
 
 test('--version and --help', async () => {
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }
@@ -113,15 +113,7 @@ test('memory stays flat while 1 GiB passes through (peak RSS of the proxy proces
   const block = Buffer.alloc(1024 * 1024, 1)
   const origin = await startOrigin((_req, res) => {
     res.writeHead(200, { 'content-length': String(GiB) })
-    let left = GiB
-    const pump = (): void => {
-      while (left > 0) {
-        left -= block.length
-        if (!res.write(block)) { res.once('drain', pump); return }
-      }
-      res.end()
-    }
-    pump()
+    writeRepeated(res, block, GiB)
   })
   const cli = await startCli(['--route', `*=${origin.url}`, '--port', '0'])
   t.after(() => origin.close())

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import http from 'node:http'
 import { createHash } from 'node:crypto'
 import { loadConfigText, Proxy } from '../../src/index.js'
-import { captureLogs, FIXTURES, send, startOrigin, startProxy } from '../helpers/servers.js'
+import { captureLogs, FIXTURES, send, startOrigin, startProxy, writeRepeated } from '../helpers/servers.js'
 
 test('YAML handler module: default and named exports, served in-process behind routing and headers', async (t) => {
   const config = await loadConfigText(`
@@ -42,16 +42,7 @@ test('function handler (TypeScript config): faithful request, streamed bodies bo
       return
     }
     res.writeHead(200, { 'content-length': String(size) })
-    const block = Buffer.alloc(1024 * 1024, 7)
-    let left = size
-    const pump = (): void => {
-      while (left > 0) {
-        left -= block.length
-        if (!res.write(block)) { res.once('drain', pump); return }
-      }
-      res.end()
-    }
-    pump()
+    writeRepeated(res, Buffer.alloc(1024 * 1024, 7), size)
   }
   const proxy = await startProxy({ routes: [{ host: '*', upstream: { handler: app } }] })
   t.after(() => proxy.close())
