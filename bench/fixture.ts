@@ -1,0 +1,24 @@
+/**
+ * What every benchmark target serves: the origin's paths, the exact 1 KiB body it answers with and the upload
+ * size. The origin, the verifier and the load generators import these so they agree byte for byte.
+ */
+
+/** The small GET scenario: the origin answers it with `ONE_KIB`. */
+export const GET_PATH = '/1k'
+
+/** The upload scenario: the origin reads and discards the body, then answers `{"bytes":N}`. */
+export const UPLOAD_PATH = '/upload'
+
+/** Size of the request body in the upload scenario: 1 MiB. */
+export const UPLOAD_BYTES = 1024 * 1024
+
+/** A header the origin sets on every answer, so a verifier can tell a proxied answer from the proxy's own. */
+export const ORIGIN_HEADER = 'x-bench-origin'
+
+/** The body of `GET /1k`: 1,024 bytes of a repeated printable pattern. */
+export const ONE_KIB: Buffer = Buffer.alloc(1024, 'portico-bench 0123456789abcdef\n')
+
+/** The origin's answer to an upload of `bytes` bytes. */
+export function uploadAnswer (bytes: number): string {
+  return `{"bytes":${bytes}}`
+}

@@ -1,0 +1,110 @@
+/**
+ * Load generation: wrk (pinned to core 0) when it is installed, autocannon in this process otherwise. Either way a
+ * run yields the same figures: requests completed, requests per second, p99 latency and errors (socket errors,
+ * timeouts and non-2xx answers).
+ */
+import { existsSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { runCommand } from './children.js'
+import { UPLOAD_BYTES } from './fixture.js'
+
+/** Where Debian installs wrk. */
+export const WRK_BIN = '/usr/bin/wrk'
+
+/** One load run against one URL. */
+export interface LoadSpec {
+  url: string
+  method: 'GET' | 'POST'
+  connections: number
+  seconds: number
+}
+
+/** What a load run measured. */
+export interface LoadResult {
+  /** Requests completed in the window. */
+  requests: number
+  requestsPerSecond: number
+  p99Ms: number
+  /** Socket errors, timeouts and non-2xx answers. */
+  errors: number
+}
+
+/** A load generator; `name` is printed with the results. */
+export interface LoadGenerator {
+  readonly name: string
+  run (spec: LoadSpec): Promise<LoadResult>
+}
+
+/**
+ * wrk pinned to `core` when installed, else autocannon in this process (which the run pins to the same core).
+ * `prefer: 'autocannon'` forces the fallback. `dir` is where the wrk POST script is written.
+ */
+export function createLoadGenerator (dir: string, core: number, prefer?: string): LoadGenerator {
+  return existsSync(WRK_BIN) && prefer !== 'autocannon' ? new Wrk(dir, core) : new Autocannon()
+}
+
+class Wrk implements LoadGenerator {
+  readonly name = 'wrk'
+  readonly #postScript: string
+  readonly #core: number
+
+  constructor (dir: string, core: number) {
+    this.#core = core
+    this.#postScript = path.join(dir, 'post-1m.lua')
+    writeFileSync(this.#postScript, [
+      'wrk.method = "POST"',
+      `wrk.body = string.rep("x", ${UPLOAD_BYTES})`,
+      'wrk.headers["Content-Type"] = "application/octet-stream"',
+      ''
+    ].join('\n'))
+  }
+
+  async run (spec: LoadSpec): Promise<LoadResult> {
+    const args = ['-t1', `-c${spec.connections}`, `-d${spec.seconds}s`, '--latency']
+    if (spec.method === 'POST') args.push('-s', this.#postScript)
+    args.push(spec.url)
+    return parseWrkOutput(await runCommand(WRK_BIN, args, this.#core, (spec.seconds + 30) * 1000))
+  }
+}
+
+const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/** Parses `wrk --latency` output. Throws when a figure is missing. */
+export function parseWrkOutput (out: string): LoadResult {
+  const requests = /^\s*(\d+) requests in /m.exec(out)
+  const rps = /^Requests\/sec:\s+([\d.]+)/m.exec(out)
+  const p99 = /^\s*99%\s+([\d.]+)(us|ms|s|m|h)\s*$/m.exec(out)
+  if (requests === null || rps === null || p99 === null) throw new Error(`cannot parse wrk output:\n${out}`)
+  let errors = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0)
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+  if (socket !== null) errors += socket.slice(1).reduce((sum, n) => sum + Number(n), 0)
+  return {
+    requests: Number(requests[1]),
+    requestsPerSecond: Number(rps[1]),
+    p99Ms: Number(p99[1]) * UNIT_MS[p99[2]],
+    errors
+  }
+}
+
+class Autocannon implements LoadGenerator {
+  readonly name = 'autocannon'
+  readonly #uploadBody = Buffer.alloc(UPLOAD_BYTES, 'x')
+
+  async run (spec: LoadSpec): Promise<LoadResult> {
+    // Loaded only when wrk is missing.
+    const { default: autocannon } = await import('autocannon')
+    const result = await autocannon({
+      url: spec.url,
+      method: spec.method,
+      connections: spec.connections,
+      duration: spec.seconds,
+      ...(spec.method === 'POST' ? { body: this.#uploadBody, headers: { 'content-type': 'application/octet-stream' } } : {})
+    })
+    return {
+      requests: result['2xx'] + result.non2xx,
+      requestsPerSecond: (result['2xx'] + result.non2xx) / result.duration,
+      p99Ms: result.latency.p99,
+      errors: result.errors + result.non2xx
+    }
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * The benchmark's options: argv flags (`--quick`, `--rounds N`, `--only a,b`, `--json FILE`) and BENCH_*
+ * environment variables. Parsing only; what they mean for a run is run.ts's.
+ */
+import { TARGET_NAMES, type TargetName } from './targets.js'
+
+/** What a run was asked to do. */
+export interface Options {
+  seconds: number
+  warmupSeconds: number
+  only: TargetName[] | null
+  json: string | null
+  /** How many times every target and scenario is measured (interleaved); the table shows medians. */
+  rounds: number
+}
+
+/** The help text. */
+export const USAGE = `usage: node dist/bench/run.js [--quick] [--rounds N] [--only ${TARGET_NAMES.join(',')}] [--json FILE]
+env: BENCH_DURATION=seconds per measurement (default 10, --quick 3), BENCH_WARMUP=seconds (default 2, --quick 1),
+     BENCH_ROUNDS=N (as --rounds; default 1), BENCH_LOADGEN=autocannon (default: wrk when /usr/bin/wrk exists)`
+
+/** A bad option: the run prints it with the usage and exits 2. */
+export class UsageError extends Error {}
+
+function positiveInteger (name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a whole number >= 1, got "${value}"`)
+  return n
+}
+
+/** Reads argv (without node and script) and the BENCH_* environment variables. Throws `UsageError`. */
+export function parseOptions (argv: readonly string[], env: NodeJS.ProcessEnv): Options {
+  let quick = false
+  let only: TargetName[] | null = null
+  let json: string | null = null
+  let rounds: string | undefined = env.BENCH_ROUNDS
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].startsWith('--') && argv[i].includes('=') ? argv[i].split(/=(.*)/s, 2) : [argv[i], undefined]
+    const value = (): string => {
+      const v = inline ?? argv[++i]
+      if (v === undefined || v === '') throw new UsageError(`${flag} needs a value`)
+      return v
+    }
+    if (flag === '--quick') quick = true
+    else if (flag === '--json') json = value()
+    else if (flag === '--rounds') rounds = value()
+    else if (flag === '--only') {
+      only = value().split(',').map((s) => s.trim()).filter((s) => s !== '') as TargetName[]
+      const unknown = only.filter((t) => !(TARGET_NAMES as readonly string[]).includes(t))
+      if (unknown.length > 0) throw new UsageError(`unknown target ${unknown.join(', ')}`)
+    } else if (flag === '--help' || flag === '-h') {
+      process.stdout.write(`${USAGE}\n`)
+      process.exit(0)
+    } else throw new UsageError(`unknown option ${argv[i]}`)
+  }
+  return {
+    seconds: positiveInteger('BENCH_DURATION', env.BENCH_DURATION, quick ? 3 : 10),
+    warmupSeconds: positiveInteger('BENCH_WARMUP', env.BENCH_WARMUP, quick ? 1 : 2),
+    only,
+    json,
+    rounds: positiveInteger('--rounds', rounds, 1)
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * The benchmark origin, run as its own process: `node dist/bench/origin.js PORT`. A plain `node:http` server on
+ * 127.0.0.1 that answers `GET /1k` with `ONE_KIB` and reads and discards `POST /upload` bodies. Idle keep-alive
+ * connections are kept for 65 s, longer than any proxy under test keeps its upstream connections, so no proxy
+ * meets a connection the origin is closing.
+ */
+import http from 'node:http'
+import { GET_PATH, ONE_KIB, ORIGIN_HEADER, UPLOAD_PATH, uploadAnswer } from './fixture.js'
+
+const port = Number(process.argv[2])
+if (!Number.isInteger(port) || port <= 0) {
+  process.stderr.write('usage: origin.js PORT\n')
+  process.exit(2)
+}
+
+const getHeaders = {
+  'content-type': 'application/octet-stream',
+  'content-length': String(ONE_KIB.length),
+  [ORIGIN_HEADER]: '1'
+}
+
+const server = http.createServer((req, res) => {
+  req.on('error', () => res.destroy())
+  if (req.method === 'GET' && req.url === GET_PATH) {
+    res.writeHead(200, getHeaders)
+    res.end(ONE_KIB)
+    return
+  }
+  if (req.method === 'POST' && req.url === UPLOAD_PATH) {
+    let bytes = 0
+    req.on('data', (chunk: Buffer) => { bytes += chunk.length })
+    req.on('end', () => {
+      const body = uploadAnswer(bytes)
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(body.length), [ORIGIN_HEADER]: '1' })
+      res.end(body)
+    })
+    return
+  }
+  res.writeHead(404, { 'content-length': '0' })
+  res.end()
+})
+server.keepAliveTimeout = 65_000
+server.headersTimeout = 66_000
+server.on('clientError', (_err, socket) => socket.destroy())
+server.on('connection', (socket) => socket.on('error', () => socket.destroy()))
+server.listen(port, '127.0.0.1')
+process.on('SIGTERM', () => process.exit(0))

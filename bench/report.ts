@@ -1,0 +1,204 @@
+/**
+ * The results of a run and how they are printed: one table row per target and scenario (medians when there were
+ * several rounds), then Portico's ratios to each peer (the figures issue #2 is judged by). Measuring is run.ts's.
+ */
+import type { TargetName } from './targets.js'
+
+/** The scenarios, in the order a run measures them. */
+export type ScenarioId = 'get-1k' | 'post-1m' | 'idle-1000'
+
+/** Printed names of the scenarios. */
+export const SCENARIO_LABELS: Record<ScenarioId, string> = {
+  'get-1k': 'GET 1 KiB',
+  'post-1m': 'POST 1 MiB',
+  'idle-1000': '1000 idle conns'
+}
+
+/** One target in one scenario. Load figures are null for the idle-connections scenario. */
+export interface Measurement {
+  target: TargetName
+  scenario: ScenarioId
+  connections: number
+  requests: number | null
+  requestsPerSecond: number | null
+  p99Ms: number | null
+  /** CPU seconds (user + system) the target used per 10,000 requests in the measured window. */
+  cpuSecondsPer10k: number | null
+  /**
+   * The target's CPU time over the window's wall time, in percent of one core. Near 100 the target was the
+   * bottleneck; well below it, the other core (load generator and origin) was, and req/s says little about it.
+   */
+  cpuPercent: number | null
+  /** The part of `cpuSecondsPer10k` spent in the kernel (system time): sockets, copies, loopback TCP. */
+  systemCpuSecondsPer10k: number | null
+  /** Resident memory of the fresh instance after the verifying requests, before any load. */
+  startRssMiB: number
+  /** Resident memory at the end of the window. */
+  rssMiB: number
+  /** Peak resident memory (VmHWM) during the window; since process start when the kernel cannot reset it. */
+  peakRssMiB: number
+  /** CPU seconds the hypervisor stole from this machine (all cores) during the window; high values mean noise. */
+  stealSeconds: number
+  /** Load: socket errors, timeouts, non-2xx. Idle: connections that failed or were closed while held. */
+  errors: number
+}
+
+/** A target the run could not measure here. */
+export interface Skipped {
+  target: TargetName
+  reason: string
+}
+
+/** Steal time in one measured window above which the summary says the figures are noisy. */
+const STEAL_WARNING_SECONDS = 0.2
+
+/** Portico's figures divided by a peer's, in the same run. Null where either side is missing. */
+export interface Ratio {
+  peer: TargetName
+  getRps: number | null
+  getCpu: number | null
+  postRps: number | null
+  postCpu: number | null
+  idlePeakRss: number | null
+}
+
+const COLUMNS = ['target', 'scenario', 'req/s', 'p99 ms', 'CPU s/10k req', 'of which sys', 'CPU %', 'start RSS MiB', 'peak RSS MiB', 'errors', 'steal s'] as const
+const LEFT = new Set<string>(['target', 'scenario'])
+
+function fixed (n: number | null, digits: number): string {
+  return n === null ? '-' : n.toFixed(digits)
+}
+
+function renderTable (header: readonly string[], rows: string[][], left: Set<string>): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
+  const line = (cells: readonly string[]): string =>
+    cells.map((c, i) => left.has(header[i]) ? c.padEnd(widths[i]) : c.padStart(widths[i])).join('  ').trimEnd()
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
+}
+
+/** The results table, one row per measurement in run order. */
+export function formatTable (measurements: readonly Measurement[]): string {
+  const rows = measurements.map((m) => [
+    m.target,
+    SCENARIO_LABELS[m.scenario],
+    fixed(m.requestsPerSecond, 0),
+    fixed(m.p99Ms, 2),
+    fixed(m.cpuSecondsPer10k, 3),
+    fixed(m.systemCpuSecondsPer10k, 3),
+    fixed(m.cpuPercent, 0),
+    fixed(m.startRssMiB, 1),
+    fixed(m.peakRssMiB, 1),
+    String(m.errors),
+    fixed(m.stealSeconds, 2)
+  ])
+  return renderTable(COLUMNS, rows, LEFT)
+}
+
+function median (values: readonly (number | null)[]): number | null {
+  const xs = values.filter((v): v is number => v !== null).sort((a, b) => a - b)
+  if (xs.length === 0) return null
+  const mid = xs.length >> 1
+  return xs.length % 2 === 1 ? xs[mid] : (xs[mid - 1] + xs[mid]) / 2
+}
+
+/**
+ * One measurement per target and scenario from several rounds, in first-seen order: the median of each figure,
+ * the sum of errors and the largest steal. One round is returned as it is.
+ */
+export function medianOfRounds (ms: readonly Measurement[]): Measurement[] {
+  const groups = new Map<string, Measurement[]>()
+  for (const m of ms) {
+    const key = `${m.target} ${m.scenario}`
+    const group = groups.get(key)
+    if (group === undefined) groups.set(key, [m])
+    else group.push(m)
+  }
+  return [...groups.values()].map((g) => {
+    const of = (field: 'requests' | 'requestsPerSecond' | 'p99Ms' | 'cpuSecondsPer10k' | 'cpuPercent' | 'systemCpuSecondsPer10k'): number | null =>
+      median(g.map((m) => m[field]))
+    return {
+      target: g[0].target,
+      scenario: g[0].scenario,
+      connections: g[0].connections,
+      requests: of('requests'),
+      requestsPerSecond: of('requestsPerSecond'),
+      p99Ms: of('p99Ms'),
+      cpuSecondsPer10k: of('cpuSecondsPer10k'),
+      cpuPercent: of('cpuPercent'),
+      systemCpuSecondsPer10k: of('systemCpuSecondsPer10k'),
+      startRssMiB: median(g.map((m) => m.startRssMiB)) ?? 0,
+      rssMiB: median(g.map((m) => m.rssMiB)) ?? 0,
+      peakRssMiB: median(g.map((m) => m.peakRssMiB)) ?? 0,
+      stealSeconds: Math.max(...g.map((m) => m.stealSeconds)),
+      errors: g.reduce((sum, m) => sum + m.errors, 0)
+    }
+  })
+}
+
+/** The measurement of `target` in `scenario`, if the run has one. */
+export function findMeasurement (ms: readonly Measurement[], target: TargetName, scenario: ScenarioId): Measurement | undefined {
+  return ms.find((m) => m.target === target && m.scenario === scenario)
+}
+
+function divide (a: number | null | undefined, b: number | null | undefined): number | null {
+  return a === null || a === undefined || b === null || b === undefined || b === 0 ? null : a / b
+}
+
+/** Ratios of `subject` (Portico by default) to every other measured target except the origin. */
+export function computeRatios (ms: readonly Measurement[], subject: TargetName = 'portico'): Ratio[] {
+  const peers = [...new Set(ms.map((m) => m.target))].filter((t) => t !== subject && t !== 'origin')
+  if (!ms.some((m) => m.target === subject)) return []
+  const ratio = (peer: TargetName, scenario: ScenarioId, field: 'requestsPerSecond' | 'cpuSecondsPer10k' | 'peakRssMiB'): number | null =>
+    divide(findMeasurement(ms, subject, scenario)?.[field], findMeasurement(ms, peer, scenario)?.[field])
+  return peers.map((peer) => ({
+    peer,
+    getRps: ratio(peer, 'get-1k', 'requestsPerSecond'),
+    getCpu: ratio(peer, 'get-1k', 'cpuSecondsPer10k'),
+    postRps: ratio(peer, 'post-1m', 'requestsPerSecond'),
+    postCpu: ratio(peer, 'post-1m', 'cpuSecondsPer10k'),
+    idlePeakRss: ratio(peer, 'idle-1000', 'peakRssMiB')
+  }))
+}
+
+const times = (n: number | null): string => n === null ? '-' : `${n.toFixed(2)}x`
+
+/** The ratio table: Portico / peer, per figure (req/s: higher is better for Portico; CPU and RSS: lower). */
+export function formatRatios (ratios: readonly Ratio[]): string {
+  const header = ['portico / peer', 'GET req/s', 'GET CPU/10k', 'POST req/s', 'POST CPU/10k', 'idle peak RSS']
+  const rows = ratios.map((r) => [r.peer, times(r.getRps), times(r.getCpu), times(r.postRps), times(r.postCpu), times(r.idlePeakRss)])
+  return renderTable(header, rows, new Set(['portico / peer']))
+}
+
+/** The access log's cost: Portico with it on divided by Portico with it off, GET 1 KiB. */
+function accessLogLine (ms: readonly Measurement[]): string | null {
+  const on = findMeasurement(ms, 'portico-log', 'get-1k')
+  const off = findMeasurement(ms, 'portico', 'get-1k')
+  if (on === undefined || off === undefined) return null
+  return `Portico access log on / off, GET 1 KiB: CPU per 10k ${times(divide(on.cpuSecondsPer10k, off.cpuSecondsPer10k))}, ` +
+    `req/s ${times(divide(on.requestsPerSecond, off.requestsPerSecond))}`
+}
+
+/** Names the window with the most steal time when it passes the warning level. */
+function stealLine (ms: readonly Measurement[]): string | null {
+  let worst: Measurement | undefined
+  for (const m of ms) if (worst === undefined || m.stealSeconds > worst.stealSeconds) worst = m
+  if (worst === undefined || worst.stealSeconds < STEAL_WARNING_SECONDS) return null
+  return `note: the hypervisor stole up to ${worst.stealSeconds.toFixed(2)} CPU s in one window ` +
+    `(${worst.target}, ${SCENARIO_LABELS[worst.scenario]}); figures from such windows are noisier`
+}
+
+/** Everything a run prints at the end: the table, the ratios, the issue #2 verdict and notes. */
+export function formatSummary (ms: readonly Measurement[], ratios: readonly Ratio[], skipped: readonly Skipped[]): string {
+  const out: string[] = ['', formatTable(ms), '']
+  if (ratios.length > 0) out.push(formatRatios(ratios), '')
+  for (const line of [issue2Verdict(ratios), accessLogLine(ms), stealLine(ms)]) if (line !== null) out.push(line)
+  for (const s of skipped) out.push(`skipped ${s.target}: ${s.reason}`)
+  return `${out.join('\n')}\n`
+}
+
+/** The issue #2 check: Portico's GET 1 KiB throughput at least node-http-proxy's in the same run. */
+export function issue2Verdict (ratios: readonly Ratio[]): string | null {
+  const r = ratios.find((x) => x.peer === 'http-proxy')?.getRps
+  if (r === null || r === undefined) return null
+  return `issue #2 (Portico GET 1 KiB req/s >= node-http-proxy's): ${r >= 1 ? 'PASS' : 'FAIL'} (${times(r)})`
+}
