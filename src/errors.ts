@@ -97,6 +97,10 @@ export const ERRORS = {
     status: 502, source: 'upstream', retryable: false, proxyStatus: 'proxy_internal_error',
     description: 'An in-process handler threw or failed before completing its response.'
   },
+  PORTICO_ERR_BODY_CONSUMED: {
+    status: 500, source: 'internal', retryable: false, proxyStatus: 'proxy_configuration_error',
+    description: 'Embedded after a body parser that consumed the request body and kept neither req.rawBody nor a re-serialisable req.body; mount the proxy before the parser.'
+  },
   PORTICO_ERR_SHUTTING_DOWN: {
     status: 503, source: 'internal', retryable: false, proxyStatus: 'proxy_internal_response',
     description: 'The proxy is closing and no longer forwards new requests.'

@@ -6,9 +6,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { randomBytes } from 'node:crypto'
-import { Transform, type Readable } from 'node:stream'
+import { Readable, Transform, type Duplex } from 'node:stream'
 import { ProxyError } from './errors.js'
 import { Exchange, sendErrorResponse, type ExchangeContext } from './exchange.js'
+import { UpgradeExchange } from './upgrade.js'
 import { normalizeHost } from './routing/host.js'
 import { stripPrefix, type Router } from './routing/router.js'
 import { buildUpstreamHeaders, INVALID_HOST, type RequestHeaderOptions } from './upstream/headers.js'
@@ -43,49 +44,89 @@ export function nextRequestId (): string {
   return `${ID_PREFIX}-${idCounter.toString(36)}`
 }
 
+/** Where a request goes, after normalize and route. */
+interface Routed {
+  target: string
+  hostRaw: string
+  host: string
+  route: CompiledRoute
+  prefixLength: number
+}
+
 /**
- * Handles one request. With `next`, an unmatched request falls through to it; without, it gets 404.
+ * Normalize + route. Returns the routed request, a ProxyError to answer with, or null when nothing matched.
  */
-export function handleRequest (runtime: Runtime, ctx: ExchangeContext, req: IncomingMessage, res: ServerResponse, next?: NextFunction): void {
-  const start = performance.now()
+function route (runtime: Runtime, req: IncomingMessage): Routed | ProxyError | null {
   let target = req.url ?? '/'
   let hostRaw = req.headers.host
   if (target.charCodeAt(0) !== 47 /* / */) {
     // RFC 9112 §3.2.2: in absolute-form the authority of the target replaces Host. Only configured hosts are
     // served (404 otherwise): Portico never forwards to a host of the client's choosing.
     const abs = parseAbsoluteForm(target)
-    if (abs === null) {
-      rejectEarly(req, res, ctx, new ProxyError('PORTICO_ERR_BAD_REQUEST', 'request target must be origin-form or absolute-form'), start, hostRaw ?? '')
-      return
-    }
+    if (abs === null) return new ProxyError('PORTICO_ERR_BAD_REQUEST', 'request target must be origin-form or absolute-form')
     hostRaw = abs.authority
     target = abs.pathAndQuery
   }
   const host = hostRaw === undefined || hostRaw === '' ? (req.httpVersionMinor === 0 ? '' : null) : normalizeHost(hostRaw)
-  if (host === null) {
-    rejectEarly(req, res, ctx, new ProxyError('PORTICO_ERR_BAD_REQUEST', 'invalid Host'), start, hostRaw ?? '')
-    return
-  }
+  if (host === null) return new ProxyError('PORTICO_ERR_BAD_REQUEST', 'invalid Host')
   const match = runtime.router.match(host, target)
-  if (match === null) {
+  if (match === null) return null
+  return { target, hostRaw: hostRaw ?? '', host, route: match.route, prefixLength: match.prefixLength }
+}
+
+/** The upstream request head for a routed request; INVALID_HOST when the head carries two Host fields. */
+function upstreamHead (req: IncomingMessage, routed: Routed): { path: string, headers: string[] } | typeof INVALID_HOST {
+  const socket = req.socket
+  const r = routed.route
+  const headers = buildUpstreamHeaders(req.rawHeaders, {
+    clientAddress: socket?.remoteAddress,
+    proto: (socket as { encrypted?: boolean } | null)?.encrypted === true ? 'https' : 'http',
+    host: routed.hostRaw,
+    httpVersion: req.httpVersion
+  }, r.headerOptions)
+  if (headers === INVALID_HOST) return headers
+  const mount = mountPrefix(req)
+  if (mount !== '' && r.headerOptions.xForwarded) headers.push('x-forwarded-prefix', mount)
+  return { path: r.stripPrefix ? stripPrefix(routed.target, routed.prefixLength) : routed.target, headers }
+}
+
+/**
+ * The prefix a framework removed before calling us (Express/Connect keep the full URL in `originalUrl`, and the
+ * Fastify adapter does the same): "/google" for `app.use('/google', ...)`. Empty when not mounted.
+ */
+function mountPrefix (req: IncomingMessage): string {
+  const original = (req as { originalUrl?: unknown }).originalUrl
+  if (typeof original !== 'string' || original === req.url) return ''
+  const q1 = original.indexOf('?')
+  const q2 = (req.url ?? '').indexOf('?')
+  const full = q1 === -1 ? original : original.slice(0, q1)
+  const rest = q2 === -1 ? (req.url ?? '') : (req.url ?? '').slice(0, q2)
+  if (rest === '/' || rest === '') return full.endsWith('/') && full.length > 1 ? full.slice(0, -1) : full
+  return full.endsWith(rest) ? full.slice(0, full.length - rest.length) : ''
+}
+
+/**
+ * Handles one request. With `next`, an unmatched request falls through to it; without, it gets 404.
+ */
+export function handleRequest (runtime: Runtime, ctx: ExchangeContext, req: IncomingMessage, res: ServerResponse, next?: NextFunction): void {
+  const start = performance.now()
+  const routed = route(runtime, req)
+  if (routed === null) {
     if (next !== undefined) {
       next()
       return
     }
-    rejectEarly(req, res, ctx, new ProxyError('PORTICO_ERR_NO_ROUTE'), start, host)
+    rejectEarly(req, res, ctx, new ProxyError('PORTICO_ERR_NO_ROUTE'), start, req.headers.host ?? '')
     return
   }
-  const route = match.route
-  const exchange = new Exchange(nextRequestId(), req, res, ctx, host, route.name, start)
-
-  const socket = req.socket
-  const headers = buildUpstreamHeaders(req.rawHeaders, {
-    clientAddress: socket?.remoteAddress,
-    proto: (socket as { encrypted?: boolean } | null)?.encrypted === true ? 'https' : 'http',
-    host: hostRaw ?? '',
-    httpVersion: req.httpVersion
-  }, route.headerOptions)
-  if (headers === INVALID_HOST) {
+  if (routed instanceof ProxyError) {
+    rejectEarly(req, res, ctx, routed, start, req.headers.host ?? '')
+    return
+  }
+  const r = routed.route
+  const exchange = new Exchange(nextRequestId(), req, res, ctx, routed.host, r.name, start)
+  const head = upstreamHead(req, routed)
+  if (head === INVALID_HOST) {
     exchange.sendError(new ProxyError('PORTICO_ERR_BAD_REQUEST', 'more than one Host header'))
     return
   }
@@ -93,17 +134,89 @@ export function handleRequest (runtime: Runtime, ctx: ExchangeContext, req: Inco
   const hasBody = req.headers['transfer-encoding'] !== undefined ||
     (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
   let body: Readable | null = hasBody ? req : null
-  if (hasBody && runtime.maxRequestBody !== null) {
+  if (hasBody && (req.readableEnded || req.readableDidRead || (req as { _body?: unknown })._body === true)) {
+    // Embedded behind a body parser: the stream is spent. Forward what the parser kept, never an empty body.
+    const replay = consumedBody(req)
+    if (replay === null) {
+      exchange.sendError(new ProxyError('PORTICO_ERR_BODY_CONSUMED'))
+      return
+    }
+    body = Readable.from([replay])
+    replaceFraming(head.headers, replay.length)
+  } else if (hasBody && runtime.maxRequestBody !== null) {
     body = limitBody(exchange, req, runtime.maxRequestBody)
     if (body === null) return
   }
 
-  route.upstream.dispatch({
+  r.upstream.dispatch({ method: req.method ?? 'GET', path: head.path, headers: head.headers, body }, r.dispatchOptions, exchange)
+}
+
+/**
+ * Handles an `upgrade` event (WebSocket handshake): routed like a request, then tunnelled. With `next`, an
+ * unmatched handshake falls through; without, it gets 404 and the socket closes.
+ */
+export function handleUpgrade (runtime: Runtime, ctx: ExchangeContext, req: IncomingMessage, socket: Duplex, head: Buffer, next?: NextFunction): void {
+  const routed = route(runtime, req)
+  if (routed === null && next !== undefined) {
+    next()
+    return
+  }
+  const host = routed !== null && !(routed instanceof ProxyError) ? routed.host : req.headers.host ?? ''
+  const exchange = new UpgradeExchange(nextRequestId(), req, socket, head, ctx, host, routed !== null && !(routed instanceof ProxyError) ? routed.route.name : null,
+    routed !== null && !(routed instanceof ProxyError) ? routed.route.dispatchOptions.bodyTimeout : 0)
+  if (routed === null) {
+    exchange.onError(new ProxyError('PORTICO_ERR_NO_ROUTE'))
+    return
+  }
+  if (routed instanceof ProxyError) {
+    exchange.onError(routed)
+    return
+  }
+  const upstreamReq = upstreamHead(req, routed)
+  if (upstreamReq === INVALID_HOST) {
+    exchange.onError(new ProxyError('PORTICO_ERR_BAD_REQUEST', 'more than one Host header'))
+    return
+  }
+  routed.route.upstream.dispatch({
     method: req.method ?? 'GET',
-    path: route.stripPrefix ? stripPrefix(target, match.prefixLength) : target,
-    headers,
-    body
-  }, route.dispatchOptions, exchange)
+    path: upstreamReq.path,
+    headers: upstreamReq.headers,
+    body: null,
+    upgrade: String(req.headers.upgrade ?? 'websocket')
+  }, routed.route.dispatchOptions, exchange)
+}
+
+/**
+ * The body a parser consumed, as bytes: `req.rawBody` when the parser kept it, else the parsed `req.body`
+ * re-serialised for its content type (JSON, form, text, bytes). Null when neither exists.
+ */
+function consumedBody (req: IncomingMessage): Buffer | null {
+  const raw = (req as { rawBody?: unknown }).rawBody
+  if (Buffer.isBuffer(raw)) return raw
+  if (typeof raw === 'string') return Buffer.from(raw)
+  const parsed = (req as { body?: unknown }).body
+  if (parsed === undefined || parsed === null) return null
+  if (Buffer.isBuffer(parsed)) return parsed
+  if (typeof parsed === 'string') return Buffer.from(parsed)
+  const type = String(req.headers['content-type'] ?? '').toLowerCase()
+  if (type.includes('json')) return Buffer.from(JSON.stringify(parsed))
+  if (type.startsWith('application/x-www-form-urlencoded') && typeof parsed === 'object') {
+    const form = new URLSearchParams()
+    for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
+      if (Array.isArray(v)) for (const x of v) form.append(k, String(x))
+      else form.append(k, String(v))
+    }
+    return Buffer.from(form.toString())
+  }
+  return null
+}
+
+/** A replayed body has a known length: drop chunked framing and state Content-Length. */
+function replaceFraming (headers: string[], length: number): void {
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    if (headers[i].toLowerCase() === 'content-length') headers.splice(i, 2)
+  }
+  headers.push('content-length', String(length))
 }
 
 /** Answers before any exchange exists (bad request, no route) and logs the line. */

@@ -7,7 +7,9 @@ import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { UpstreamPool } from './balancer/pool.js'
 import type { MemberSpec, ResolvedConfig, ResolvedRoute } from './config/resolve.js'
-import { handleRequest, type CompiledRoute, type NextFunction, type Runtime } from './pipeline.js'
+import { handleRequest, handleUpgrade, type CompiledRoute, type NextFunction, type Runtime } from './pipeline.js'
+import { loadConfigObjectSync } from './config/load.js'
+import type { PorticoConfig } from './config/schema.js'
 import type { ExchangeContext } from './exchange.js'
 import { silentLogger, type Logger } from './observability/logger.js'
 import { Router } from './routing/router.js'
@@ -88,6 +90,15 @@ export class Proxy {
     handleRequest(this.#live.runtime, this.#ctx, req, res, next)
   }
 
+  /**
+   * The upgrade handler, for `server.on('upgrade', proxy.upgradeHandler)`: routes a WebSocket (or other
+   * `Upgrade:`) handshake like a request and tunnels it to the chosen node. With `next`, an unmatched handshake
+   * is left to it untouched; without, it is answered 404 and closed.
+   */
+  readonly upgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, next?: NextFunction): void => {
+    handleUpgrade(this.#live.runtime, this.#ctx, req, socket, head, next)
+  }
+
   /** Starts every configured listener. Resolves with the bound addresses (port 0 becomes the real port). */
   async listen (): Promise<ListeningAddress[]> {
     const out: ListeningAddress[] = []
@@ -108,8 +119,13 @@ export class Proxy {
     return out
   }
 
-  /** Swaps in a new config: new requests use it at once; in-flight ones finish on the old upstreams. */
-  async reload (config: ResolvedConfig): Promise<void> {
+  /**
+   * Swaps in a new config (an options object, validated like `createProxy`'s, or a resolved config from the
+   * loaders): new requests use it at once; in-flight ones finish on the old upstreams. Listeners are unchanged.
+   * Throws ConfigError and keeps the old config when the new one is invalid.
+   */
+  async reload (options: ResolvedConfig | PorticoConfig): Promise<void> {
+    const config = isResolved(options) ? options : loadConfigObjectSync(options)
     const old = this.#live
     this.#live = compile(config, this.#logger)
     this.#config = config
@@ -161,6 +177,7 @@ export class Proxy {
       noDelay: true
     }, this.handler)
     server.keepAliveTimeout = s.keepAliveTimeout
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgradeHandler(req, socket, head))
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(err, socket))
     // RFC 9110 §9.3.6: CONNECT asks for a tunnel; a reverse proxy refuses it (never an open proxy).
     server.on('connect', (req: IncomingMessage, socket: Duplex) => {
@@ -185,6 +202,12 @@ export class Proxy {
 
 function noop (): void {}
 
+function isResolved (c: ResolvedConfig | PorticoConfig): c is ResolvedConfig {
+  const routes = (c as { routes?: unknown[] }).routes
+  return Array.isArray(routes) && routes.length > 0 && typeof (routes[0] as { dispatchOptions?: unknown, upstream?: { members?: unknown } }).upstream?.members !== 'undefined' &&
+    Array.isArray((c as ResolvedConfig).listen) && typeof (c as ResolvedConfig).server === 'object' && typeof (c as ResolvedConfig).server.drainTimeout === 'number'
+}
+
 /** Builds live upstreams and the route table for a config. Nodes with identical settings share one pool. */
 function compile (config: ResolvedConfig, logger: Logger): Live {
   const nodes = new Map<string, Upstream>()
@@ -201,7 +224,7 @@ function compile (config: ResolvedConfig, logger: Logger): Live {
       }
       return node
     }
-    const fn = m.target.kind === 'listener' ? m.target.listener : m.target.fetch
+    const fn = m.target.kind === 'listener' ? m.target.listener : m.target.kind === 'fetch' ? m.target.fetch : m.target.server
     let h = handlers.get(fn)
     if (h === undefined) {
       h = new InProcessUpstream(m.id, m.target, { onHandlerError: (err) => logger.error({ err, upstream: m.id }, 'handler failed') })

@@ -9,6 +9,7 @@
  */
 import { classifyUpstreamError, failedBeforeSending } from '../classify.js'
 import { ProxyError } from '../errors.js'
+import type { Duplex } from 'node:stream'
 import type { AttemptObserver, DispatchOptions, ResponseHandler, Upstream, UpstreamRequest } from '../upstream/types.js'
 
 /** Pool settings. */
@@ -158,6 +159,11 @@ class Attempt implements ResponseHandler {
 
   onComplete (rawTrailers: Buffer[] | string[] | null): void {
     this.#handler.onComplete(rawTrailers)
+  }
+
+  onUpgrade (status: number, rawHeaders: Buffer[], socket: Duplex): void {
+    this.#responded = true
+    this.#handler.onUpgrade!(status, rawHeaders, socket)
   }
 
   onError (err: Error): void {

@@ -6,7 +6,7 @@
  */
 import { pathToFileURL } from 'node:url'
 import path from 'node:path'
-import type { RequestListener } from 'node:http'
+import { Server, type RequestListener } from 'node:http'
 import type { ParsedConfig, ParsedRoute, ParsedUpstream } from './schema.js'
 
 /** A fetch-style handler: `(request) => Response`. */
@@ -16,6 +16,7 @@ export type FetchHandler = (request: Request) => Response | Promise<Response>
 export type HandlerTarget =
   | { kind: 'listener', listener: RequestListener }
   | { kind: 'fetch', fetch: FetchHandler }
+  | { kind: 'server', server: Server }
 
 /** One member of an upstream: a remote node or an in-process handler. */
 export type MemberSpec =
@@ -248,6 +249,8 @@ function handlerId (ref: unknown): string {
 }
 
 function toTarget (value: unknown): HandlerTarget | undefined {
+  // An http.Server of the app's own (not listening): it answers requests and upgrades with its own listeners.
+  if (value instanceof Server) return { kind: 'server', server: value }
   if (typeof value === 'function') return { kind: 'listener', listener: value as RequestListener }
   if (typeof value === 'object' && value !== null && typeof (value as { fetch?: unknown }).fetch === 'function') {
     const obj = value as { fetch: FetchHandler }

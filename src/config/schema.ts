@@ -4,6 +4,7 @@
  * Shape only: whether referenced handler modules exist and whether two routes claim the same host + path is
  * checked by `resolve.ts`, the second pass.
  */
+import { Server } from 'node:http'
 import { z } from 'zod'
 import { parseDuration, parseSize } from './units.js'
 
@@ -44,8 +45,9 @@ const nodeUrl = z.string({ error: 'expected a node URL such as "http://127.0.0.1
 const handlerRef = z.union([
   z.string().min(1),
   z.custom<(...args: any[]) => unknown>((v) => typeof v === 'function'),
-  z.custom<{ fetch: (...args: any[]) => unknown }>((v) => typeof v === 'object' && v !== null && typeof (v as { fetch?: unknown }).fetch === 'function')
-], { error: 'expected a handler: a module path like "./apps/status.mjs" or a (req, res) => void function' })
+  z.custom<{ fetch: (...args: any[]) => unknown }>((v) => typeof v === 'object' && v !== null && typeof (v as { fetch?: unknown }).fetch === 'function'),
+  z.custom<Server>((v) => v instanceof Server)
+], { error: 'expected a handler: a module path like "./apps/status.mjs", a (req, res) => void function, an object with fetch() or an http.Server' })
 
 const timeouts = z.strictObject({
   /** Time to establish a connection (TCP, and TLS for https nodes). Default 5s. */

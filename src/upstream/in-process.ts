@@ -32,8 +32,13 @@ export class InProcessUpstream implements Upstream {
 
   constructor (id: string, target: HandlerTarget, options: InProcessOptions = {}) {
     this.id = id
-    const listener = target.kind === 'listener' ? target.listener : fetchToListener(target.fetch)
-    this.#server = http.createServer({ keepAliveTimeout: 60_000, requestTimeout: 0, headersTimeout: 0 } as http.ServerOptions, guard(listener, options.onHandlerError))
+    if (target.kind === 'server') {
+      // A server of the app's own (never listening): its 'request' and 'upgrade' listeners answer.
+      this.#server = target.server
+    } else {
+      const listener = target.kind === 'listener' ? target.listener : fetchToListener(target.fetch)
+      this.#server = http.createServer({ keepAliveTimeout: 60_000, requestTimeout: 0, headersTimeout: 0 } as http.ServerOptions, guard(listener, options.onHandlerError))
+    }
     this.#server.keepAliveTimeout = 60_000
     const server = this.#server
     this.#node = new RemoteNode('http://in-process.invalid', {
@@ -98,6 +103,10 @@ class FailureDetector implements ResponseHandler {
 
   onError (err: Error): void {
     if (!this.#failed) this.#inner.onError(err)
+  }
+
+  onUpgrade (status: number, rawHeaders: Buffer[], socket: import('node:stream').Duplex): void {
+    this.#inner.onUpgrade!(status, rawHeaders, socket)
   }
 }
 

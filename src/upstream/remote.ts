@@ -42,7 +42,8 @@ export class RemoteNode implements Upstream {
       body: req.body,
       headersTimeout: opts.headersTimeout,
       bodyTimeout: opts.bodyTimeout,
-      blocking: false
+      blocking: false,
+      upgrade: req.upgrade
     }, handler as unknown as Dispatcher.DispatchHandler)
   }
 

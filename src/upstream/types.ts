@@ -6,7 +6,7 @@
  * shaped: a proxied request then costs no promise, no Readable and no pipe on the hot path, and a remote node
  * hands undici's callbacks straight through. Backpressure is the return value of `onData` plus `resume`.
  */
-import type { Readable } from 'node:stream'
+import type { Duplex, Readable } from 'node:stream'
 
 /** The request as it goes upstream. Headers are already rewritten (hop-by-hop removed, forwarding added). */
 export interface UpstreamRequest {
@@ -17,6 +17,8 @@ export interface UpstreamRequest {
   headers: string[]
   /** The request body, or null when the request has none. Never buffered. */
   body: Readable | null
+  /** For an upgrade (WebSocket) handshake: the protocol to ask for; the handler then needs `onUpgrade`. */
+  upgrade?: string
 }
 
 /** Per-request limits. */
@@ -45,6 +47,8 @@ export interface ResponseHandler {
   onComplete (rawTrailers: Buffer[] | string[] | null): void
   /** The exchange failed, before or after the head. */
   onError (err: Error): void
+  /** The node switched protocols (101) for an `upgrade` request; `socket` is now a raw tunnel to it. */
+  onUpgrade? (status: number, rawHeaders: Buffer[], socket: Duplex): void
 }
 
 /** Something that answers requests: a remote node, an in-process handler, or a pool of them. */
