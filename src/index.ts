@@ -2,7 +2,10 @@
  * Portico's public API: `createProxy` for embedding, the config loaders the CLI uses, and the types.
  */
 import { loadConfigObjectSync } from './config/load.js'
-import type { PorticoConfig } from './config/schema.js'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { PorticoConfig, RouteConfig } from './config/schema.js'
+import type { Logger } from './observability/logger.js'
 import { Proxy, type ProxyOptions } from './proxy.js'
 
 export { Proxy, type ProxyOptions, type ListeningAddress, type RouteTableEntry } from './proxy.js'
@@ -22,4 +25,48 @@ export { createLogger, type Logger } from './observability/logger.js'
 export function createProxy (options: PorticoConfig, extras: ProxyOptions & { baseDir?: string } = {}): Proxy {
   const config = loadConfigObjectSync(options, { baseDir: extras.baseDir })
   return new Proxy(config, extras)
+}
+
+/** Options of the one-route shorthand: a route's options without host and path. */
+export type ProxyMiddlewareOptions = Omit<RouteConfig, 'host' | 'path'> & Pick<PorticoConfig, 'timeouts' | 'headers' | 'limits' | 'log'> & {
+  /** A logger for access lines and errors (default: none). */
+  logger?: Logger
+  /**
+   * The path this middleware is mounted at, for upgrades only: `server.on('upgrade', mw.upgrade)` sees full URLs,
+   * so the handshake for `/google/ws` is routed when `mount` is "/google" and forwarded as `/ws`.
+   */
+  mount?: string
+}
+
+/** Middleware returned by `proxy()`: `(req, res, next)` plus `upgrade` for `server.on('upgrade', ...)`. */
+export interface ProxyMiddleware {
+  (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void
+  /** Upgrade handler; leaves handshakes outside `mount` untouched. */
+  upgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void
+  /** The underlying Proxy (close it with the app). */
+  readonly proxy: Proxy
+}
+
+/**
+ * The one-route shorthand for frameworks: `app.use('/google', proxy({ upstream: ['https://www.google.com'] }))`.
+ * Every request that reaches it is forwarded; the mount prefix is removed the way the framework removes it
+ * (Express/Connect: `req.url` without it) and sent upstream as `X-Forwarded-Prefix`.
+ */
+export function proxy (options: ProxyMiddlewareOptions): ProxyMiddleware {
+  const { logger, mount, timeouts, headers, limits, log, ...route } = options
+  const p = createProxy({ routes: [{ ...route, host: '*', path: '/' }], timeouts, headers, limits, log }, { logger })
+  const mountPath = mount === undefined || mount === '/' ? '' : mount.replace(/\/+$/, '')
+  const mw = ((req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => p.handler(req, res, next)) as ProxyMiddleware
+  mw.upgrade = (req, socket, head) => {
+    const url = req.url ?? '/'
+    if (mountPath !== '') {
+      if (!(url === mountPath || url.startsWith(`${mountPath}/`) || url.startsWith(`${mountPath}?`))) return
+      ;(req as { originalUrl?: string }).originalUrl = url
+      const rest = url.slice(mountPath.length)
+      req.url = rest === '' || rest[0] === '?' ? `/${rest}` : rest
+    }
+    p.upgradeHandler(req, socket, head)
+  }
+  Object.defineProperty(mw, 'proxy', { value: p })
+  return mw
 }

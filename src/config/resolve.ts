@@ -251,6 +251,17 @@ function handlerId (ref: unknown): string {
 function toTarget (value: unknown): HandlerTarget | undefined {
   // An http.Server of the app's own (not listening): it answers requests and upgrades with its own listeners.
   if (value instanceof Server) return { kind: 'server', server: value }
+  const v = value as { routing?: unknown, ready?: unknown, callback?: unknown, fetch?: unknown, server?: unknown } | null
+  // A Fastify instance: requests enter through its router once plugins are ready; upgrades through its server.
+  if (v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.routing === 'function' && typeof v.ready === 'function') {
+    const app = v as { routing: RequestListener, ready: () => Promise<unknown> }
+    const ready = app.ready()
+    return { kind: 'listener', listener: (req, res) => { ready.then(() => app.routing(req, res), (err: unknown) => res.destroy(err as Error)) } }
+  }
+  // A Koa app: its callback() is the request listener.
+  if (v !== null && typeof v === 'object' && typeof v.callback === 'function' && typeof v.fetch !== 'function') {
+    return { kind: 'listener', listener: (v.callback as () => RequestListener).call(v) }
+  }
   if (typeof value === 'function') return { kind: 'listener', listener: value as RequestListener }
   if (typeof value === 'object' && value !== null && typeof (value as { fetch?: unknown }).fetch === 'function') {
     const obj = value as { fetch: FetchHandler }

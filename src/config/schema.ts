@@ -46,7 +46,9 @@ const handlerRef = z.union([
   z.string().min(1),
   z.custom<(...args: any[]) => unknown>((v) => typeof v === 'function'),
   z.custom<{ fetch: (...args: any[]) => unknown }>((v) => typeof v === 'object' && v !== null && typeof (v as { fetch?: unknown }).fetch === 'function'),
-  z.custom<Server>((v) => v instanceof Server)
+  z.custom<Server>((v) => v instanceof Server),
+  // Fastify instances and Koa apps; recognised by resolve.ts.
+  z.custom<object>((v) => typeof v === 'object' && v !== null && (typeof (v as { routing?: unknown }).routing === 'function' || typeof (v as { callback?: unknown }).callback === 'function'))
 ], { error: 'expected a handler: a module path like "./apps/status.mjs", a (req, res) => void function, an object with fetch() or an http.Server' })
 
 const timeouts = z.strictObject({
