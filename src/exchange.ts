@@ -13,6 +13,7 @@ import { classifyUpstreamError } from './classify.js'
 import { ProxyError, type ErrorCode } from './errors.js'
 import { filterResponseHeaders, trailersToObject } from './upstream/headers.js'
 import type { AttemptObserver, ResponseHandler } from './upstream/types.js'
+import { HeaderList, type CompiledHooks, type HookAnswer, type HookContext } from './hooks.js'
 import type { AccessRecord, Logger } from './observability/logger.js'
 
 /** What an exchange needs from its surroundings. */
@@ -24,7 +25,7 @@ export interface ExchangeContext {
 }
 
 /** Request-scoped state. Created by the pipeline once a route matched. */
-export class Exchange implements ResponseHandler, AttemptObserver {
+export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
   readonly id: string
   readonly req: IncomingMessage
   readonly res: ServerResponse
@@ -41,8 +42,11 @@ export class Exchange implements ResponseHandler, AttemptObserver {
   #errorCode: ErrorCode | undefined
   #waitingDrain = false
 
-  constructor (id: string, req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext, host: string, routeName: string | null, start = performance.now()) {
+  readonly #hooks: CompiledHooks | null
+
+  constructor (id: string, req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext, host: string, routeName: string | null, start = performance.now(), hooks: CompiledHooks | null = null) {
     this.id = id
+    this.#hooks = hooks
     this.req = req
     this.res = res
     this.#ctx = ctx
@@ -50,6 +54,21 @@ export class Exchange implements ResponseHandler, AttemptObserver {
     this.#routeName = routeName
     this.#start = start
     res.on('close', this.#onResponseClose)
+  }
+
+  // --- HookContext -----------------------------------------------------------------------------------------
+
+  get route (): string | null {
+    return this.#routeName
+  }
+
+  get host (): string {
+    return this.#host
+  }
+
+  /** True once the exchange was answered or failed (its log line is written). */
+  get finished (): boolean {
+    return this.#done
   }
 
   // --- ResponseHandler ------------------------------------------------------------------------------------
@@ -73,6 +92,12 @@ export class Exchange implements ResponseHandler, AttemptObserver {
     let headers: string[]
     try {
       headers = filterResponseHeaders(rawHeaders)
+      if (this.#hooks !== null && this.#hooks.onUpstreamResponse.length > 0) {
+        const edit = { status, headers: new HeaderList(headers) }
+        for (const h of this.#hooks.onUpstreamResponse) h(this, edit)
+        if (edit.status !== status) statusText = ''
+        status = edit.status
+      }
       if (this.#ctx.isDraining()) res.shouldKeepAlive = false
       res.writeHead(status, statusText || STATUS_CODES[status] || '', headers)
     } catch (err) {
@@ -123,8 +148,37 @@ export class Exchange implements ResponseHandler, AttemptObserver {
   /** Answers with an error response (RFC 9209 Proxy-Status) and logs it. */
   sendError (err: ProxyError): void {
     if (err.code === 'PORTICO_ERR_INTERNAL') this.#ctx.logger.error({ reqId: this.id, err: err.cause ?? err }, 'internal error')
+    if (this.#hooks !== null && this.#hooks.onError.length > 0) {
+      for (const h of this.#hooks.onError) {
+        let answer
+        try {
+          answer = h(this, err)
+        } catch (hookErr) {
+          this.#ctx.logger.error({ reqId: this.id, err: hookErr }, 'onError hook threw')
+        }
+        if (answer) {
+          this.#errorCode = err.code
+          this.sendAnswer(answer)
+          return
+        }
+      }
+    }
     sendErrorResponse(this.res, err, this.id, this.#ctx.isDraining())
     this.#finish(err.status, err.code)
+  }
+
+  /** Answers with a hook's response instead of forwarding (or instead of an error response). */
+  sendAnswer (answer: HookAnswer): void {
+    const res = this.res
+    if (res.headersSent || res.destroyed) return
+    const body = answer.body === undefined ? undefined : Buffer.isBuffer(answer.body) ? answer.body : Buffer.from(answer.body)
+    const headers: Record<string, string | string[]> = { ...answer.headers }
+    if (body !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-length')) headers['content-length'] = String(body.length)
+    if (this.#ctx.isDraining()) res.shouldKeepAlive = false
+    res.writeHead(answer.status, headers)
+    res.end(this.req.method === 'HEAD' ? undefined : body)
+    this.#bytes = body?.length ?? 0
+    this.#finish(answer.status, this.#errorCode)
   }
 
   /** Marks the exchange failed by the request side (body limit, client error) before any upstream answer. */
@@ -168,7 +222,8 @@ export class Exchange implements ResponseHandler, AttemptObserver {
     if (this.#done) return
     this.#done = true
     this.#errorCode = errorCode
-    if (!this.#ctx.accessLog) return
+    const hooks = this.#hooks
+    if (!this.#ctx.accessLog && (hooks === null || hooks.onResponse.length === 0)) return
     const req = this.req
     const record: AccessRecord = {
       reqId: this.id,
@@ -183,7 +238,16 @@ export class Exchange implements ResponseHandler, AttemptObserver {
       durationMs: Math.round((performance.now() - this.#start) * 1000) / 1000
     }
     if (this.#errorCode !== undefined) record.error = this.#errorCode
-    this.#ctx.logger.info(record)
+    if (this.#ctx.accessLog) this.#ctx.logger.info(record)
+    if (hooks !== null) {
+      for (const h of hooks.onResponse) {
+        try {
+          h(this, record)
+        } catch (err) {
+          this.#ctx.logger.error({ reqId: this.id, err }, 'onResponse hook threw')
+        }
+      }
+    }
   }
 }
 

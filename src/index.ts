@@ -14,7 +14,8 @@ export { loadConfigFile, loadConfigObject, loadConfigText, ConfigError, formatIs
 export type { ResolvedConfig, ResolvedRoute, FetchHandler } from './config/resolve.js'
 export { ProxyError, ERRORS, type ErrorCode, type ErrorSource } from './errors.js'
 export type { Upstream, UpstreamRequest, ResponseHandler, DispatchOptions } from './upstream/types.js'
-export { createLogger, type Logger } from './observability/logger.js'
+export { createLogger, type Logger, type AccessRecord } from './observability/logger.js'
+export { HeaderList, type ProxyHooks, type HookContext, type HookAnswer, type UpstreamRequestHead, type UpstreamResponseHead } from './hooks.js'
 
 /**
  * Creates a proxy from an options object (the same shape as the config file, validated by the same schema).

@@ -10,6 +10,7 @@ import { Readable, Transform, type Duplex } from 'node:stream'
 import { ProxyError } from './errors.js'
 import { Exchange, sendErrorResponse, type ExchangeContext } from './exchange.js'
 import { UpgradeExchange } from './upgrade.js'
+import { HeaderList, type CompiledHooks, type HookAnswer } from './hooks.js'
 import { normalizeHost } from './routing/host.js'
 import { stripPrefix, type Router } from './routing/router.js'
 import { buildUpstreamHeaders, INVALID_HOST, type RequestHeaderOptions } from './upstream/headers.js'
@@ -30,6 +31,8 @@ export interface CompiledRoute {
 export interface Runtime {
   router: Router<CompiledRoute>
   maxRequestBody: number | null
+  /** Null when no hooks are configured: then no hook code runs at all. */
+  hooks: CompiledHooks | null
 }
 
 /** Called when nothing matched, in embedded mode (Express's `next`). */
@@ -116,19 +119,67 @@ export function handleRequest (runtime: Runtime, ctx: ExchangeContext, req: Inco
       next()
       return
     }
-    rejectEarly(req, res, ctx, new ProxyError('PORTICO_ERR_NO_ROUTE'), start, req.headers.host ?? '')
+    rejectEarly(req, res, ctx, new ProxyError('PORTICO_ERR_NO_ROUTE'), start, req.headers.host ?? '', runtime.hooks)
     return
   }
   if (routed instanceof ProxyError) {
-    rejectEarly(req, res, ctx, routed, start, req.headers.host ?? '')
+    rejectEarly(req, res, ctx, routed, start, req.headers.host ?? '', runtime.hooks)
     return
   }
+  const exchange = new Exchange(nextRequestId(), req, res, ctx, routed.host, routed.route.name, start, runtime.hooks)
+  const hooks = runtime.hooks
+  if (hooks === null || hooks.onRequest.length === 0) {
+    forward(runtime, exchange, req, routed)
+    return
+  }
+  runOnRequest(hooks, exchange, 0, () => forward(runtime, exchange, req, routed))
+}
+
+/** Runs onRequest hooks from index `i`; a hook's answer ends the exchange, otherwise `then` forwards. */
+function runOnRequest (hooks: CompiledHooks, exchange: Exchange, i: number, then: () => void): void {
+  for (; i < hooks.onRequest.length; i++) {
+    let result
+    try {
+      result = hooks.onRequest[i](exchange)
+    } catch (err) {
+      exchange.sendError(new ProxyError('PORTICO_ERR_INTERNAL', 'onRequest hook threw', { cause: err }))
+      return
+    }
+    if (result !== undefined && typeof (result as Promise<unknown>).then === 'function') {
+      const next = i + 1
+      ;(result as Promise<HookAnswer | undefined | void>).then((answer) => {
+        if (answer) exchange.sendAnswer(answer)
+        else runOnRequest(hooks, exchange, next, then)
+      }, (err: unknown) => exchange.sendError(new ProxyError('PORTICO_ERR_INTERNAL', 'onRequest hook rejected', { cause: err })))
+      return
+    }
+    if (result) {
+      exchange.sendAnswer(result as HookAnswer)
+      return
+    }
+  }
+  then()
+}
+
+/** Builds the upstream request (onUpstreamRequest hooks included) and dispatches it. */
+function forward (runtime: Runtime, exchange: Exchange, req: IncomingMessage, routed: Routed): void {
+  if (exchange.finished) return
   const r = routed.route
-  const exchange = new Exchange(nextRequestId(), req, res, ctx, routed.host, r.name, start)
   const head = upstreamHead(req, routed)
   if (head === INVALID_HOST) {
     exchange.sendError(new ProxyError('PORTICO_ERR_BAD_REQUEST', 'more than one Host header'))
     return
+  }
+  const hooks = runtime.hooks
+  if (hooks !== null && hooks.onUpstreamRequest.length > 0) {
+    const edit = { method: req.method ?? 'GET', path: head.path, headers: new HeaderList(head.headers) }
+    try {
+      for (const h of hooks.onUpstreamRequest) h(exchange, edit)
+    } catch (err) {
+      exchange.sendError(new ProxyError('PORTICO_ERR_INTERNAL', 'onUpstreamRequest hook threw', { cause: err }))
+      return
+    }
+    head.path = edit.path
   }
 
   const hasBody = req.headers['transfer-encoding'] !== undefined ||
@@ -220,8 +271,8 @@ function replaceFraming (headers: string[], length: number): void {
 }
 
 /** Answers before any exchange exists (bad request, no route) and logs the line. */
-function rejectEarly (req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext, err: ProxyError, start: number, host: string): void {
-  const exchange = new Exchange(nextRequestId(), req, res, ctx, host, null, start)
+function rejectEarly (req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext, err: ProxyError, start: number, host: string, hooks: CompiledHooks | null): void {
+  const exchange = new Exchange(nextRequestId(), req, res, ctx, host, null, start, hooks)
   exchange.sendError(err)
 }
 

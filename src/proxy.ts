@@ -13,6 +13,7 @@ import type { PorticoConfig } from './config/schema.js'
 import type { ExchangeContext } from './exchange.js'
 import { silentLogger, type Logger } from './observability/logger.js'
 import { Router } from './routing/router.js'
+import { compileHooks } from './hooks.js'
 import { InProcessUpstream } from './upstream/in-process.js'
 import { RemoteNode } from './upstream/remote.js'
 import type { Upstream } from './upstream/types.js'
@@ -243,7 +244,7 @@ function compile (config: ResolvedConfig, logger: Logger): Live {
     dispatchOptions: { headersTimeout: r.timeouts.response, bodyTimeout: r.timeouts.idle }
   }))
   return {
-    runtime: { router: new Router(routes), maxRequestBody: config.limits.maxRequestBody },
+    runtime: { router: new Router(routes), maxRequestBody: config.limits.maxRequestBody, hooks: compileHooks(config.hooks) },
     upstreams
   }
 }

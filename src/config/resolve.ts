@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url'
 import path from 'node:path'
 import { Server, type RequestListener } from 'node:http'
 import type { ParsedConfig, ParsedRoute, ParsedUpstream } from './schema.js'
+import type { ProxyHooks } from '../hooks.js'
 
 /** A fetch-style handler: `(request) => Response`. */
 export type FetchHandler = (request: Request) => Response | Promise<Response>
@@ -54,6 +55,7 @@ export interface ResolvedConfig {
   server: { drainTimeout: number, keepAliveTimeout: number, headersTimeout: number, requestTimeout: number, maxHeaderSize: number }
   limits: { maxRequestBody: number | null }
   log: { level: string, access: boolean }
+  hooks: ProxyHooks | ProxyHooks[] | undefined
 }
 
 /** A problem found by the meaning pass, at a key path of the input object. */
@@ -198,7 +200,8 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
         maxHeaderSize: cfg.server?.maxHeaderSize ?? 16 * 1024
       },
       limits: { maxRequestBody: cfg.limits?.maxRequestBody ?? null },
-      log: { level: cfg.log?.level ?? 'info', access: cfg.log?.access ?? true }
+      log: { level: cfg.log?.level ?? 'info', access: cfg.log?.access ?? true },
+      hooks: cfg.hooks
     }
   }
 }

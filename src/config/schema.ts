@@ -7,6 +7,12 @@
 import { Server } from 'node:http'
 import { z } from 'zod'
 import { parseDuration, parseSize } from './units.js'
+import type { ProxyHooks } from '../hooks.js'
+
+const HOOK_NAMES = ['onRequest', 'onUpstreamRequest', 'onUpstreamResponse', 'onError', 'onResponse']
+function isHookObject (v: unknown): boolean {
+  return typeof v === 'object' && v !== null && Object.entries(v).every(([k, f]) => HOOK_NAMES.includes(k) && (f === undefined || typeof f === 'function'))
+}
 
 /** A number, or a string with a unit, converted by `parse`; `message` says what was expected. */
 function unit (parse: (v: string | number) => number | undefined, message: string) {
@@ -151,6 +157,8 @@ export const configSchema = z.strictObject({
     /** Largest request body; larger ones get 413. Default unlimited. */
     maxRequestBody: size.optional()
   }).optional(),
+  /** Hooks (in code only): one object or a list, see docs/embedding.md. */
+  hooks: z.union([z.array(z.custom<ProxyHooks>(isHookObject, 'expected a hooks object')), z.custom<ProxyHooks>(isHookObject, 'expected a hooks object')]).optional(),
   log: z.strictObject({
     level: logLevel.optional(),
     /** One JSON line per request. Default true. */
