@@ -99,7 +99,9 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
         status = edit.status
       }
       if (this.#ctx.isDraining()) res.shouldKeepAlive = false
-      res.writeHead(status, statusText || STATUS_CODES[status] || '', headers)
+      // RFC 9113 §8.3.2: HTTP/2 has no reason phrase.
+      if (this.req.httpVersionMajor >= 2) res.writeHead(status, headers)
+      else res.writeHead(status, statusText || STATUS_CODES[status] || '', headers)
     } catch (err) {
       // Node refuses a head it cannot serialise (invalid characters): the node's response is not usable.
       this.#abort?.(new ProxyError('PORTICO_ERR_UPSTREAM_PROTOCOL', (err as Error).message, { cause: err }))

@@ -61,7 +61,8 @@ interface Routed {
  */
 function route (runtime: Runtime, req: IncomingMessage): Routed | ProxyError | null {
   let target = req.url ?? '/'
-  let hostRaw = req.headers.host
+  // RFC 9113 §8.3.1: an HTTP/2 request carries its host in :authority.
+  let hostRaw = req.headers.host ?? (req.headers[':authority'] as string | undefined)
   if (target.charCodeAt(0) !== 47 /* / */) {
     // RFC 9112 §3.2.2: in absolute-form the authority of the target replaces Host. Only configured hosts are
     // served (404 otherwise): Portico never forwards to a host of the client's choosing.

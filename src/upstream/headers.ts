@@ -69,6 +69,8 @@ export function buildUpstreamHeaders (raw: string[], facts: ForwardingFacts, opt
         if (opts.forwarded) { forwarded = forwarded === undefined ? raw[i + 1] : `${forwarded}, ${raw[i + 1]}`; continue }
         break
       default:
+        // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are not fields (RFC 9113 §8.3).
+        if (lower.charCodeAt(0) === 58 /* : */) continue
         if (HOP_BY_HOP.has(lower)) continue
         if (connectionTokens !== null && connectionTokens.has(lower)) continue
     }
