@@ -69,8 +69,14 @@ export function buildUpstreamHeaders (raw: string[], facts: ForwardingFacts, opt
         if (opts.forwarded) { forwarded = forwarded === undefined ? raw[i + 1] : `${forwarded}, ${raw[i + 1]}`; continue }
         break
       default:
-        // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are not fields (RFC 9113 §8.3).
-        if (lower.charCodeAt(0) === 58 /* : */) continue
+        // HTTP/2 pseudo-headers are not fields (RFC 9113 §8.3); :authority stands for Host (§8.3.1).
+        if (lower.charCodeAt(0) === 58 /* : */) {
+          if (lower === ':authority' && !raw.some((n, j) => j % 2 === 0 && n.toLowerCase() === 'host')) {
+            hostSeen = true
+            if (opts.preserveHost) out.unshift('host', raw[i + 1])
+          }
+          continue
+        }
         if (HOP_BY_HOP.has(lower)) continue
         if (connectionTokens !== null && connectionTokens.has(lower)) continue
     }

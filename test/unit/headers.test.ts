@@ -65,3 +65,11 @@ test('response: hop-by-hop removed, repeated Set-Cookie kept in order, bytes exa
 test('trailers: repeated names joined', () => {
   assert.deepEqual(trailersToObject(['X-A', '1', 'x-a', '2', 'X-B', '3']), { 'x-a': '1, 2', 'x-b': '3' })
 })
+
+test('request from HTTP/2: pseudo-headers dropped, :authority becomes Host (RFC 9113 §8.3.1)', () => {
+  const out = pairs(buildUpstreamHeaders([':method', 'GET', ':path', '/x', ':scheme', 'https', ':authority', 'h2.test', 'accept', '*/*'],
+    { ...facts, host: 'h2.test', httpVersion: '2.0' }, opts))
+  assert.deepEqual(out.slice(0, 2), [['host', 'h2.test'], ['accept', '*/*']])
+  assert.ok(!out.some(([n]) => n.startsWith(':')))
+  assert.deepEqual(out.filter(([n]) => n === 'via'), [['via', '2 portico']])
+})
