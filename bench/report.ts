@@ -1,6 +1,7 @@
 /**
  * The results of a run and how they are printed: one table row per target and scenario (medians when there were
- * several rounds), then Portico's ratios to each peer (the figures issue #2 is judged by). Measuring is run.ts's.
+ * several rounds), then Portico's ratios to each peer (the figures issue #2 is judged by; Portico in Express is
+ * one of the rows) and what the access log and embedding in Express cost. Measuring is run.ts's.
  */
 import type { TargetName } from './targets.js'
 
@@ -178,6 +179,20 @@ function accessLogLine (ms: readonly Measurement[]): string | null {
     `req/s ${times(divide(on.requestsPerSecond, off.requestsPerSecond))}`
 }
 
+/**
+ * What embedding costs: Portico inside an Express app divided by Portico standalone, GET 1 KiB, and the embedded
+ * Portico's throughput against node-http-proxy's (the issue #2 comparison, made for the embedded form).
+ */
+function expressLine (ms: readonly Measurement[]): string | null {
+  const embedded = findMeasurement(ms, 'portico-express', 'get-1k')
+  const standalone = findMeasurement(ms, 'portico', 'get-1k')
+  if (embedded === undefined || standalone === undefined) return null
+  const peer = findMeasurement(ms, 'http-proxy', 'get-1k')
+  return `Portico in Express / standalone, GET 1 KiB: CPU per 10k ${times(divide(embedded.cpuSecondsPer10k, standalone.cpuSecondsPer10k))}, ` +
+    `req/s ${times(divide(embedded.requestsPerSecond, standalone.requestsPerSecond))}` +
+    (peer === undefined ? '' : `; in Express / node-http-proxy, req/s ${times(divide(embedded.requestsPerSecond, peer.requestsPerSecond))}`)
+}
+
 /** Names the window with the most steal time when it passes the warning level. */
 function stealLine (ms: readonly Measurement[]): string | null {
   let worst: Measurement | undefined
@@ -191,7 +206,7 @@ function stealLine (ms: readonly Measurement[]): string | null {
 export function formatSummary (ms: readonly Measurement[], ratios: readonly Ratio[], skipped: readonly Skipped[]): string {
   const out: string[] = ['', formatTable(ms), '']
   if (ratios.length > 0) out.push(formatRatios(ratios), '')
-  for (const line of [issue2Verdict(ratios), accessLogLine(ms), stealLine(ms)]) if (line !== null) out.push(line)
+  for (const line of [issue2Verdict(ratios), accessLogLine(ms), expressLine(ms), stealLine(ms)]) if (line !== null) out.push(line)
   for (const s of skipped) out.push(`skipped ${s.target}: ${s.reason}`)
   return `${out.join('\n')}\n`
 }

@@ -21,7 +21,7 @@ import { createLoadGenerator, type LoadGenerator, type LoadSpec } from './load.j
 import { describeMachine, describeRevision } from './machine.js'
 import { cpuSeconds, memoryKiB, processTree, resetPeak, stealSeconds } from './proc.js'
 import { SCENARIO_LABELS, computeRatios, formatSummary, medianOfRounds, type Measurement, type ScenarioId, type Skipped } from './report.js'
-import { ROOT, TARGETS, type RunningTarget, type Target, type TargetName } from './targets.js'
+import { ROOT, TARGETS, TARGET_NAMES, type RunningTarget, type Target, type TargetName } from './targets.js'
 import { USAGE, UsageError, parseOptions, type Options } from './options.js'
 import { verifyTarget } from './verify.js'
 
@@ -34,6 +34,8 @@ const IDLE_CONNECTIONS = 1000
 /** How long the idle connections are held before memory is read; below every target's idle timeout (5 s). */
 const IDLE_HOLD_MS = 1000
 const SCENARIOS: readonly ScenarioId[] = ['get-1k', 'post-1m', 'idle-1000']
+/** Progress lines pad target names to the longest one. */
+const NAME_WIDTH = Math.max(...TARGET_NAMES.map((n) => n.length))
 
 function progress (line: string): void {
   process.stderr.write(`${line}\n`)
@@ -187,7 +189,7 @@ async function main (): Promise<void> {
         for (const scenario of SCENARIOS) {
           const m = await measure(target, scenario, round, load, dir, running.port, options)
           rounds.push({ round, ...m })
-          progress(`${target.name.padEnd(12)} ${SCENARIO_LABELS[scenario].padEnd(16)} ` +
+          progress(`${target.name.padEnd(NAME_WIDTH)} ${SCENARIO_LABELS[scenario].padEnd(16)} ` +
             (m.requestsPerSecond === null ? '' : `${m.requestsPerSecond.toFixed(0)} req/s, `) + `peak RSS ${m.peakRssMiB.toFixed(1)} MiB, ${m.errors} errors`)
         }
       }

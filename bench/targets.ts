@@ -1,8 +1,8 @@
 /**
  * The targets a run can measure, each started fresh as its own process pinned to the measured core and proxying
  * to the shared origin: the origin itself (a second instance, as the baseline), Portico with and without its
- * access log, node-http-proxy, @fastify/http-proxy, nginx and HAProxy. A target whose binary is missing says why
- * and is skipped by the caller.
+ * access log, Portico embedded in an Express 5 app, node-http-proxy, @fastify/http-proxy, nginx and HAProxy. A
+ * target whose binary is missing says why and is skipped by the caller.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
@@ -11,7 +11,7 @@ import { freePort, spawnChild, waitUntilServing, type Child } from './children.j
 import { HAPROXY_BIN, NGINX_BIN, haproxyConfig, hasBinary, nginxConfig } from './peers/native.js'
 
 /** Names accepted by `--only`, in the order a run measures them. */
-export const TARGET_NAMES = ['origin', 'portico', 'portico-log', 'http-proxy', 'fastify', 'nginx', 'haproxy'] as const
+export const TARGET_NAMES = ['origin', 'portico', 'portico-log', 'portico-express', 'http-proxy', 'fastify', 'nginx', 'haproxy'] as const
 export type TargetName = typeof TARGET_NAMES[number]
 
 /** Where one instance of a target runs. */
@@ -93,6 +93,7 @@ export const TARGETS: readonly Target[] = [
   },
   portico('portico', false),
   portico('portico-log', true),
+  nodePeer('portico-express', 'peers/portico-express.js'),
   nodePeer('http-proxy', 'peers/http-proxy.js'),
   nodePeer('fastify', 'peers/fastify.js'),
   {
