@@ -42,8 +42,8 @@ export type ProxyMiddlewareOptions = Omit<RouteConfig, 'host' | 'path'> & Pick<P
 /** Middleware returned by `proxy()`: `(req, res, next)` plus `upgrade` for `server.on('upgrade', ...)`. */
 export interface ProxyMiddleware {
   (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void
-  /** Upgrade handler; leaves handshakes outside `mount` untouched. */
-  upgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void
+  /** Upgrade handler; handshakes outside `mount` go to `next` when given, else are left untouched. */
+  upgrade (req: IncomingMessage, socket: Duplex, head: Buffer, next?: (err?: unknown) => void): void
   /** The underlying Proxy (close it with the app). */
   readonly proxy: Proxy
 }
@@ -58,10 +58,13 @@ export function proxy (options: ProxyMiddlewareOptions): ProxyMiddleware {
   const p = createProxy({ routes: [{ ...route, host: '*', path: '/' }], timeouts, headers, limits, log }, { logger })
   const mountPath = mount === undefined || mount === '/' ? '' : mount.replace(/\/+$/, '')
   const mw = ((req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => p.handler(req, res, next)) as ProxyMiddleware
-  mw.upgrade = (req, socket, head) => {
+  mw.upgrade = (req, socket, head, next) => {
     const url = req.url ?? '/'
     if (mountPath !== '') {
-      if (!(url === mountPath || url.startsWith(`${mountPath}/`) || url.startsWith(`${mountPath}?`))) return
+      if (!(url === mountPath || url.startsWith(`${mountPath}/`) || url.startsWith(`${mountPath}?`))) {
+        next?.()
+        return
+      }
       ;(req as { originalUrl?: string }).originalUrl = url
       const rest = url.slice(mountPath.length)
       req.url = rest === '' || rest[0] === '?' ? `/${rest}` : rest

@@ -183,8 +183,11 @@ function forward (runtime: Runtime, exchange: Exchange, req: IncomingMessage, ro
     head.path = edit.path
   }
 
+  // RFC 9113 §8.1.1: an HTTP/2 body needs no Content-Length; it ends with END_STREAM, which the head did not carry.
   const hasBody = req.headers['transfer-encoding'] !== undefined ||
-    (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
+    (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') ||
+    (req.httpVersionMajor >= 2 && req.headers['content-length'] === undefined &&
+      (req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false)
   let body: Readable | null = hasBody ? req : null
   if (hasBody && (req.readableEnded || req.readableDidRead || (req as { _body?: unknown })._body === true)) {
     // Embedded behind a body parser: the stream is spent. Forward what the parser kept, never an empty body.

@@ -487,13 +487,6 @@ for (const transport of TRANSPORTS) {
 
 // --- HTTP/2 requests ------------------------------------------------------------------------------------------
 
-/**
- * Why one HTTP/2 case is marked todo: an HTTP/2 request body ends with END_STREAM, and needs no Content-Length
- * (RFC 9113 §8.1.1). The core decides there is a body only from Transfer-Encoding or Content-Length
- * (pipeline.ts, handleRequest), so such a body is never read and the origin gets `content-length: 0`. Remove the
- * todo once the core handles it.
- */
-const H2_BODY_TODO = 'core: an HTTP/2 body without Content-Length is forwarded as an empty body'
 
 async function serveH2 (listener: Listener): Promise<App & { session: http2.ClientHttp2Session }> {
   const app = await serve(TRANSPORTS[2], listener)
@@ -573,7 +566,7 @@ test('node:http2: HTTP/2 bodies with Content-Length arrive whole, also after a p
   assert.equal(origin.requests.length, 3)
 })
 
-test('node:http2: HTTP/2 bodies without Content-Length (END_STREAM framing) arrive whole, also after a parser', { todo: H2_BODY_TODO, timeout: 20_000 }, async (t) => {
+test('node:http2: HTTP/2 bodies without Content-Length (END_STREAM framing) arrive whole, also after a parser', { timeout: 20_000 }, async (t) => {
   const origin = await testOrigin()
   const mw = proxy({ upstream: [origin.url] })
   const app = await serveH2(bodyApp(mw))
@@ -599,7 +592,6 @@ test('node:http2: 100 MiB upload and 100 MiB download over HTTP/2 arrive intact 
   const app = await serveH2(mw)
   t.after(() => Promise.all([app.close(), mw.proxy.close(), origin.close()]))
 
-  // With Content-Length: without it the body is lost (see H2_BODY_TODO).
   const hash = createHash('sha256')
   const up = await new Promise<number>((resolve, reject) => {
     const stream = app.session.request({ ':method': 'POST', ':path': '/up', 'content-type': 'application/octet-stream', 'content-length': BIG })
