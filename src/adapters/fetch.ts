@@ -39,7 +39,8 @@ export interface FetchHandlerOptions {
   /**
    * The client's address, for X-Forwarded-For (a Request does not carry one). Called with the request and the
    * handler's second argument (a framework's `env`). Default: `env.incoming.socket.remoteAddress` when present
-   * (@hono/node-server and other Node adapters), else none: X-Forwarded-For then gets no entry for this hop.
+   * (@hono/node-server and other Node adapters), else none: the core then writes "unknown" for this hop in
+   * X-Forwarded-For.
    */
   clientAddress?: (request: Request, env: unknown) => string | undefined
 }
@@ -89,6 +90,10 @@ export function toFetchHandler (proxy: Proxy, options: FetchHandlerOptions = {})
     connect (_opts, callback) {
       const [client, serverSide] = duplexPair()
       serverSide.on('error', noop)
+      // Node 20's pair does not pass a destroy to the other end: an aborted request must reach the proxy
+      // (which then aborts the upstream request), and a connection the server drops must reach undici.
+      client.once('close', () => serverSide.destroy())
+      serverSide.once('close', () => client.destroy())
       server.emit('connection', serverSide)
       // undici expects the connector to answer asynchronously, like a real connect.
       process.nextTick(callback, null, client as unknown as Socket)
