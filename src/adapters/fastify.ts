@@ -77,7 +77,7 @@ export const porticoFastify: FastifyPluginCallback<PorticoFastifyOptions> = (fas
     if ('proxy' in options && options.proxy !== undefined) {
       proxy = options.proxy
     } else {
-      proxy = createRouteProxy(options as PorticoFastifyRouteOptions & RegisterOptions)
+      proxy = createRouteProxy(options as PorticoFastifyRouteOptions & RegisterOptions & { websocket?: boolean })
       owned = true
     }
   } catch (err) {
@@ -112,9 +112,8 @@ Object.assign(porticoFastify, {
 })
 
 /** Builds the one-route Proxy, as `proxy()` does: host "*", path "/". */
-function createRouteProxy (options: PorticoFastifyRouteOptions & RegisterOptions): Proxy {
-  const { prefix: _prefix, logLevel: _logLevel, logSerializers: _logSerializers, websocket: _websocket, logger, timeouts, headers, limits, log, hooks, ...route } =
-    options as PorticoFastifyRouteOptions & RegisterOptions & { websocket?: boolean }
+function createRouteProxy (options: PorticoFastifyRouteOptions & RegisterOptions & { websocket?: boolean }): Proxy {
+  const { prefix: _prefix, logLevel: _logLevel, logSerializers: _logSerializers, websocket: _websocket, logger, timeouts, headers, limits, log, hooks, ...route } = options
   const config = loadConfigObjectSync({ routes: [{ ...route, host: '*', path: '/' }], timeouts, headers, limits, log, hooks })
   return new Proxy(config, { logger })
 }
