@@ -15,6 +15,7 @@ export type { ResolvedConfig, ResolvedRoute, FetchHandler } from './config/resol
 export { ProxyError, ERRORS, type ErrorCode, type ErrorSource } from './errors.js'
 export type { Upstream, UpstreamRequest, ResponseHandler, DispatchOptions } from './upstream/types.js'
 export { createLogger, type Logger, type AccessRecord } from './observability/logger.js'
+export { porticoFastify, toFetchHandler, type PorticoFastifyOptions, type PorticoFastifyRouteOptions, type PorticoFastifyProxyOptions, type FetchHandlerOptions, type PorticoFetchHandler } from './adapters/index.js'
 export { HeaderList, type ProxyHooks, type HookContext, type HookAnswer, type UpstreamRequestHead, type UpstreamResponseHead } from './hooks.js'
 
 /**

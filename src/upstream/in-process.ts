@@ -49,6 +49,10 @@ export class InProcessUpstream implements Upstream {
         const [client, serverSide] = duplexPair()
         // Sockets need an error listener each; a destroyed pair reports errors to both ends.
         serverSide.on('error', noop)
+        // On Node 20 destroying one end of a duplexPair does not destroy the other: link them, so a client that
+        // leaves (the proxy aborts the upstream request) closes the handler's request and response.
+        client.once('close', () => serverSide.destroy())
+        serverSide.once('close', () => client.destroy())
         server.emit('connection', serverSide)
         // undici expects the connector to answer asynchronously, like a real connect.
         process.nextTick(callback, null, client as unknown as import('node:net').Socket)

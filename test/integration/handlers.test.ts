@@ -2,6 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import { createHash } from 'node:crypto'
+import { once } from 'node:events'
 import { loadConfigText, Proxy } from '../../src/index.js'
 import { captureLogs, FIXTURES, send, startOrigin, startProxy, writeRepeated } from '../helpers/servers.js'
 
@@ -106,4 +107,26 @@ test('handlers and remote nodes in one pool', async (t) => {
   const got = []
   for (let i = 0; i < 4; i++) got.push((await send(`${proxy.url}/`)).body.toString())
   assert.deepEqual(got, ['remote', 'local', 'remote', 'local'])
+})
+
+test('a client that leaves closes the in-process handler response (Node 20 duplexPair)', async (t) => {
+  let closed!: () => void
+  const handlerClosed = new Promise<void>((resolve) => { closed = resolve })
+  const proxy = await startProxy({
+    upstreams: {
+      '*': {
+        handler: (_req: http.IncomingMessage, res: http.ServerResponse) => {
+          res.writeHead(200)
+          const tick = setInterval(() => res.write('.'), 5)
+          res.on('close', () => { clearInterval(tick); closed() })
+        }
+      }
+    }
+  })
+  t.after(() => proxy.close())
+  const req = http.get(`${proxy.url}/stream`, { agent: false })
+  const [res] = await once(req, 'response') as [http.IncomingMessage]
+  await once(res, 'data')
+  req.destroy()
+  await handlerClosed
 })
