@@ -213,13 +213,24 @@ function isResolved (c: ResolvedConfig | PorticoConfig): c is ResolvedConfig {
 function compile (config: ResolvedConfig, logger: Logger): Live {
   const nodes = new Map<string, Upstream>()
   const handlers = new Map<unknown, Upstream>()
+  const tlsIds = new Map<object, number>()
   const upstreams: Upstream[] = []
   const memberFor = (m: MemberSpec, route: ResolvedRoute): Upstream => {
     if (m.kind === 'node') {
-      const key = `${m.origin}|${route.timeouts.connect}|${route.upstream.maxConnections}|${route.upstream.keepAlive}`
+      const u = route.upstream
+      const tlsKey = m.protocol === 'https:' ? tlsIds.get(u.tls) ?? tlsIds.set(u.tls, tlsIds.size).get(u.tls) : ''
+      const key = `${m.origin}|${route.timeouts.connect}|${u.maxConnections}|${u.keepAlive}|${tlsKey}|${u.http2}`
       let node = nodes.get(key)
       if (node === undefined) {
-        node = new RemoteNode(m.origin, { connectTimeout: route.timeouts.connect, maxConnections: route.upstream.maxConnections, keepAlive: route.upstream.keepAlive })
+        if (m.protocol === 'https:' && !u.tls.rejectUnauthorized) {
+          logger.warn({ upstream: m.origin, route: route.name }, 'insecureSkipVerify: the certificate of this node is NOT verified; anyone on the path can impersonate it')
+        }
+        node = new RemoteNode(m.origin, {
+          connectTimeout: route.timeouts.connect,
+          maxConnections: u.maxConnections,
+          keepAlive: u.keepAlive,
+          ...(m.protocol === 'https:' ? { tls: u.tls, http2: u.http2 } : {})
+        })
         nodes.set(key, node)
         upstreams.push(node)
       }

@@ -67,7 +67,7 @@ async function loadFromOptions (opts: GlobalOptions): Promise<{ config: Resolved
 function applyListenOverrides (config: ResolvedConfig, opts: GlobalOptions): ResolvedConfig {
   if (opts.port === undefined && opts.host === undefined) return config
   const [first, ...rest] = config.listen
-  return { ...config, listen: [{ host: opts.host ?? first.host, port: opts.port ?? first.port }, ...rest] }
+  return { ...config, listen: [{ ...first, host: opts.host ?? first.host, port: opts.port ?? first.port }, ...rest] }
 }
 
 function fail (err: unknown): never {

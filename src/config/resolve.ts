@@ -6,6 +6,8 @@
  */
 import { pathToFileURL } from 'node:url'
 import path from 'node:path'
+import { readFileSync } from 'node:fs'
+import { createSecureContext } from 'node:tls'
 import { Server, type RequestListener } from 'node:http'
 import type { ParsedConfig, ParsedRoute, ParsedUpstream } from './schema.js'
 import type { ProxyHooks } from '../hooks.js'
@@ -33,6 +35,37 @@ export interface ResolvedUpstream {
   failTimeout: number
   maxConnections: number
   keepAlive: number
+  /** TLS options for https:// nodes (files already read). */
+  tls: UpstreamTls
+  /** HTTP/2 to https:// nodes by ALPN. */
+  http2: boolean
+}
+
+/** Client-side TLS for https:// nodes, as Node's tls.connect options. */
+export interface UpstreamTls {
+  ca?: Buffer[]
+  servername?: string
+  cert?: Buffer
+  key?: Buffer
+  passphrase?: string
+  rejectUnauthorized: boolean
+}
+
+/** One server certificate, files resolved to absolute paths. */
+export interface ResolvedCertificate {
+  hosts: string[]
+  certFile: string
+  keyFile: string
+  passphrase?: string
+  default: boolean
+}
+
+/** Server-side TLS. */
+export interface ResolvedTls {
+  certificates: ResolvedCertificate[]
+  minVersion: 'TLSv1.2' | 'TLSv1.3'
+  ciphers?: string
+  watch: boolean
 }
 
 export interface ResolvedRoute {
@@ -45,9 +78,18 @@ export interface ResolvedRoute {
   upstream: ResolvedUpstream
   timeouts: ResolvedTimeouts
   headers: ResolvedHeaderOptions
+  /** The Strict-Transport-Security value for responses over TLS, or null. */
+  hsts: string | null
 }
 
-export interface ResolvedListener { host: string, port: number }
+export interface ResolvedListener {
+  host: string
+  port: number
+  tls: boolean
+  http2: boolean
+  /** false, or the https port to redirect to (true in the config means 443). */
+  redirectToHttps: number | false
+}
 
 export interface ResolvedConfig {
   listen: ResolvedListener[]
@@ -56,6 +98,7 @@ export interface ResolvedConfig {
   limits: { maxRequestBody: number | null }
   log: { level: string, access: boolean }
   hooks: ProxyHooks | ProxyHooks[] | undefined
+  tls: ResolvedTls | null
 }
 
 /** A problem found by the meaning pass, at a key path of the input object. */
@@ -177,6 +220,7 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
       path: routePath,
       stripPrefix: route.stripPrefix ?? false,
       preserveHost: route.preserveHost ?? true,
+      hsts: hstsValue(route.hsts),
       upstream,
       timeouts: { ...baseTimeouts, ...stripUndefined(route.timeouts ?? {}) },
       headers: {
@@ -187,10 +231,22 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
     })
   }
 
+  const tls = resolveServerTls(cfg, options.baseDir, issues)
+  ;(cfg.listen ?? []).forEach((l, i) => {
+    if (l.tls === true && cfg.tls === undefined) issues.push({ path: ['listen', i, 'tls'], message: 'a TLS listener needs certificates: add tls.certificates' })
+    if (l.tls === true && l.redirectToHttps !== undefined && l.redirectToHttps !== false) issues.push({ path: ['listen', i, 'redirectToHttps'], message: 'only a cleartext listener redirects to https' })
+  })
   if (issues.length > 0) return { issues }
   return {
     config: {
-      listen: (cfg.listen ?? [{ port: 8080 }]).map((l) => ({ host: l.host ?? '0.0.0.0', port: l.port })),
+      listen: (cfg.listen ?? [{ port: 8080 }]).map((l) => ({
+        host: l.host ?? '0.0.0.0',
+        port: l.port,
+        tls: l.tls ?? false,
+        http2: l.http2 ?? (l.tls ?? false),
+        redirectToHttps: l.redirectToHttps === true ? 443 : typeof l.redirectToHttps === 'number' ? l.redirectToHttps : false
+      })),
+      tls,
       routes,
       server: {
         drainTimeout: cfg.server?.drainTimeout ?? 10_000,
@@ -214,7 +270,7 @@ function normalizeRoutePath (p: string): string {
 function resolveUpstream (
   u: ParsedUpstream, at: (string | number)[], options: ResolveOptions, issues: ConfigIssue[]
 ): ResolvedUpstream | undefined {
-  const defaults = { policy: 'round-robin' as const, failTimeout: 10_000, maxConnections: 256, keepAlive: 4_000 }
+  const defaults = { policy: 'round-robin' as const, failTimeout: 10_000, maxConnections: 256, keepAlive: 4_000, tls: { rejectUnauthorized: true }, http2: false }
   if (typeof u === 'function') {
     const target = resolveHandler(u, at, options, issues)
     return target === undefined ? undefined : { ...defaults, members: [{ kind: 'handler', id: handlerId(u), target }] }
@@ -236,7 +292,10 @@ function resolveUpstream (
   }
   if (members.length !== list.length) return undefined
   const opts = Array.isArray(u) ? {} : u
+  const tlsAt = [...at, 'tls']
   return {
+    tls: resolveUpstreamTls(opts.tls, options.baseDir, tlsAt, issues),
+    http2: opts.http2 ?? false,
     members,
     policy: opts.policy ?? defaults.policy,
     failTimeout: opts.failTimeout ?? defaults.failTimeout,
@@ -295,4 +354,70 @@ function stripUndefined<T extends object> (o: T): Partial<T> {
   const out: Partial<T> = {}
   for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v
   return out
+}
+
+/** RFC 6797 §6.1: `max-age=N[; includeSubDomains][; preload]`. */
+function hstsValue (h: ParsedRoute['hsts']): string | null {
+  if (h === undefined || h === false) return null
+  const o = h === true ? {} : h
+  const maxAge = Math.floor((o.maxAge ?? 31_536_000_000) / 1000)
+  return `max-age=${maxAge}${o.includeSubDomains ? '; includeSubDomains' : ''}${o.preload ? '; preload' : ''}`
+}
+
+function readFileIssue (file: string, baseDir: string, at: (string | number)[], issues: ConfigIssue[]): Buffer | undefined {
+  try {
+    return readFileSync(path.resolve(baseDir, file))
+  } catch (err) {
+    issues.push({ path: at, message: `cannot read file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, value: file })
+    return undefined
+  }
+}
+
+function passphraseFrom (env: string | undefined, at: (string | number)[], issues: ConfigIssue[]): string | undefined {
+  if (env === undefined) return undefined
+  const value = process.env[env]
+  if (value === undefined) issues.push({ path: at, message: `environment variable ${env} is not set`, value: env })
+  return value
+}
+
+function resolveUpstreamTls (t: NonNullable<Exclude<ParsedUpstream, unknown[] | ((...args: any[]) => unknown)>>['tls'], baseDir: string, at: (string | number)[], issues: ConfigIssue[]): UpstreamTls {
+  if (t === undefined) return { rejectUnauthorized: true }
+  const out: UpstreamTls = { rejectUnauthorized: t.insecureSkipVerify !== true }
+  if (t.ca !== undefined) {
+    const list = Array.isArray(t.ca) ? t.ca : [t.ca]
+    out.ca = list.map((f, i) => readFileIssue(f, baseDir, Array.isArray(t.ca) ? [...at, 'ca', i] : [...at, 'ca'], issues)).filter((b): b is Buffer => b !== undefined)
+  }
+  if (t.serverName !== undefined) out.servername = t.serverName
+  if ((t.cert === undefined) !== (t.key === undefined)) issues.push({ path: at, message: 'a client certificate needs both cert and key' })
+  if (t.cert !== undefined) out.cert = readFileIssue(t.cert, baseDir, [...at, 'cert'], issues)
+  if (t.key !== undefined) out.key = readFileIssue(t.key, baseDir, [...at, 'key'], issues)
+  const passphrase = passphraseFrom(t.passphraseEnv, [...at, 'passphraseEnv'], issues)
+  if (passphrase !== undefined) out.passphrase = passphrase
+  return out
+}
+
+function resolveServerTls (cfg: ParsedConfig, baseDir: string, issues: ConfigIssue[]): ResolvedTls | null {
+  if (cfg.tls === undefined) return null
+  const certificates: ResolvedCertificate[] = []
+  cfg.tls.certificates.forEach((c, i) => {
+    const at = ['tls', 'certificates', i]
+    const hosts: string[] = []
+    c.hosts.forEach((h, j) => {
+      const r = normalizeHostKey(h)
+      if ('error' in r || r.key === '*' || (r.key.endsWith('.') && !r.key.startsWith('*.'))) issues.push({ path: [...at, 'hosts', j], message: 'expected a host name or "*.example.com"', value: h })
+      else hosts.push(r.key)
+    })
+    const cert = readFileIssue(c.cert, baseDir, [...at, 'cert'], issues)
+    const key = readFileIssue(c.key, baseDir, [...at, 'key'], issues)
+    const passphrase = passphraseFrom(c.passphraseEnv, [...at, 'passphraseEnv'], issues)
+    if (cert !== undefined && key !== undefined) {
+      try {
+        createSecureContext({ cert, key, passphrase })
+      } catch (err) {
+        issues.push({ path: at, message: `certificate and key do not load: ${(err as Error).message}` })
+      }
+    }
+    certificates.push({ hosts, certFile: path.resolve(baseDir, c.cert), keyFile: path.resolve(baseDir, c.key), passphrase, default: c.default ?? false })
+  })
+  return { certificates, minVersion: cfg.tls.minVersion ?? 'TLSv1.2', ciphers: cfg.tls.ciphers, watch: cfg.tls.watch ?? true }
 }

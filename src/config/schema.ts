@@ -83,7 +83,24 @@ const upstreamObject = z.strictObject({
   /** Most connections Portico opens to each node. Default 256. */
   maxConnections: z.number().int().positive().optional(),
   /** How long an idle upstream connection is kept open. Default 4s. */
-  keepAlive: duration.optional()
+  keepAlive: duration.optional(),
+  /** TLS to https:// nodes. Certificates are verified by default. */
+  tls: z.strictObject({
+    /** PEM file(s) of the CAs to trust instead of Node's bundle. */
+    ca: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+    /** SNI and verification name. Default: the node's host name. */
+    serverName: z.string().min(1).optional(),
+    /** Client certificate (PEM) for mTLS. */
+    cert: z.string().min(1).optional(),
+    /** Client key (PEM) for mTLS. */
+    key: z.string().min(1).optional(),
+    /** Environment variable holding the client key's passphrase. */
+    passphraseEnv: z.string().min(1).optional(),
+    /** Skip certificate verification. Logged loudly at every start; never for production. */
+    insecureSkipVerify: z.boolean().optional()
+  }).optional(),
+  /** Speak HTTP/2 to https:// nodes that offer it by ALPN (undici allowH2). Default false. */
+  http2: z.boolean().optional()
 }).refine((u) => (u.nodes === undefined) !== (u.handler === undefined), {
   message: 'an upstream has exactly one of "nodes" or "handler"'
 })
@@ -115,6 +132,13 @@ export const routeSchema = z.strictObject({
   upstream: upstreamSchema,
   /** Send the client's Host to the node (true) or the node's own host (false). Default true. */
   preserveHost: z.boolean().optional(),
+  /** Add Strict-Transport-Security to responses sent over TLS (RFC 6797). */
+  hsts: z.union([z.boolean(), z.strictObject({
+    /** Default 1 year. */
+    maxAge: duration.optional(),
+    includeSubDomains: z.boolean().optional(),
+    preload: z.boolean().optional()
+  })]).optional(),
   timeouts: timeouts.optional(),
   headers: headerOptions.optional()
 })
@@ -122,7 +146,36 @@ export const routeSchema = z.strictObject({
 const listener = z.strictObject({
   /** Address to bind. Default "0.0.0.0". */
   host: z.string().min(1).optional(),
-  port: z.number().int().min(0).max(65535)
+  port: z.number().int().min(0).max(65535),
+  /** Terminate TLS here with the certificates of `tls.certificates`, chosen by SNI. Default false. */
+  tls: z.boolean().optional(),
+  /** HTTP/2: on TLS listeners offered by ALPN beside HTTP/1.1 (default true); on cleartext ones, h2c with prior knowledge (default false). */
+  http2: z.boolean().optional(),
+  /** Answer every request on this (cleartext) listener with a 308 redirect to https, keeping path and query; a number names the https port. */
+  redirectToHttps: z.union([z.boolean(), z.number().int().min(1).max(65535)]).optional()
+})
+
+/** One certificate: the host names it serves (exact or "*.example.com"), PEM chain and key files. */
+const certificate = z.strictObject({
+  hosts: z.array(z.string().min(1)).min(1, 'expected at least one host name'),
+  /** PEM certificate chain file. */
+  cert: z.string().min(1),
+  /** PEM private key file. */
+  key: z.string().min(1),
+  /** Environment variable holding the key's passphrase (for encrypted keys). */
+  passphraseEnv: z.string().min(1).optional(),
+  /** Serve this certificate to clients that send no SNI (or an unknown name). Default: the first certificate. */
+  default: z.boolean().optional()
+})
+
+const tlsOptions = z.strictObject({
+  certificates: z.array(certificate).min(1, 'expected at least one certificate'),
+  /** Lowest TLS version accepted. Default "TLSv1.2". */
+  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).optional(),
+  /** OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are always the modern set). Default: Node's, server order. */
+  ciphers: z.string().min(1).optional(),
+  /** Reload certificates when their files change. Default true. */
+  watch: z.boolean().optional()
 })
 
 const logLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
@@ -131,6 +184,8 @@ const logLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'si
 export const configSchema = z.strictObject({
   /** Listeners. Default `[{ host: "0.0.0.0", port: 8080 }]`. */
   listen: z.array(listener).min(1).optional(),
+  /** Certificates for `tls: true` listeners. */
+  tls: tlsOptions.optional(),
   /** Short form: host key → upstream, for path "/". */
   upstreams: z.record(z.string().min(1), upstreamSchema).optional(),
   /** Full form. */

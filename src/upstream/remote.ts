@@ -4,6 +4,7 @@
  */
 import { Pool, type Dispatcher } from 'undici'
 import type { DispatchOptions, ResponseHandler, Upstream, UpstreamRequest } from './types.js'
+import type { UpstreamTls } from '../config/resolve.js'
 
 /** Connection settings for a node. */
 export interface RemoteNodeOptions {
@@ -12,6 +13,10 @@ export interface RemoteNodeOptions {
   keepAlive: number
   /** Pool factory for nodes that are not reached over TCP (in-process handlers). */
   connect?: Pool.Options['connect']
+  /** TLS for https:// origins: CA, SNI name, client certificate, verification. */
+  tls?: UpstreamTls
+  /** Offer HTTP/2 by ALPN to https:// origins. */
+  http2?: boolean
 }
 
 /** A remote node reached over HTTP/1.1 with a keep-alive pool. */
@@ -26,7 +31,9 @@ export class RemoteNode implements Upstream {
       pipelining: 1,
       keepAliveTimeout: options.keepAlive,
       keepAliveMaxTimeout: Math.max(options.keepAlive, 1000),
-      connect: options.connect ?? { timeout: options.connectTimeout },
+      // Certificates are verified by default, with SNI set to the node's host (or tls.servername).
+      connect: options.connect ?? { timeout: options.connectTimeout, ...options.tls },
+      allowH2: options.http2 ?? false,
       // Per-request values replace these; they guard requests dispatched without them.
       headersTimeout: 60_000,
       bodyTimeout: 60_000,
