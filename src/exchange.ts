@@ -9,6 +9,7 @@
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
+import type { TLSSocket } from 'node:tls'
 import { classifyUpstreamError } from './classify.js'
 import { ProxyError, type ErrorCode } from './errors.js'
 import { filterResponseHeaders, trailersToObject } from './upstream/headers.js'
@@ -41,6 +42,8 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
   #clientGone = false
   #errorCode: ErrorCode | undefined
   #waitingDrain = false
+  /** Set by the pipeline for routes with HSTS on TLS connections (RFC 6797 §7.1). */
+  hsts: string | null = null
 
   readonly #hooks: CompiledHooks | null
 
@@ -98,6 +101,7 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
         if (edit.status !== status) statusText = ''
         status = edit.status
       }
+      if (this.hsts !== null && !hasHeader(headers, 'strict-transport-security')) headers.push('strict-transport-security', this.hsts)
       if (this.#ctx.isDraining()) res.shouldKeepAlive = false
       // RFC 9113 §8.3.2: HTTP/2 has no reason phrase.
       if (this.req.httpVersionMajor >= 2) res.writeHead(status, headers)
@@ -240,6 +244,13 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
       durationMs: Math.round((performance.now() - this.#start) * 1000) / 1000
     }
     if (this.#errorCode !== undefined) record.error = this.#errorCode
+    const socket = req.socket as (TLSSocket & { encrypted?: boolean }) | null
+    if (socket?.encrypted === true) {
+      // The TLS facts of the client connection: protocol, cipher and the SNI name it asked for.
+      record.tlsProtocol = socket.getProtocol?.() ?? undefined
+      record.tlsCipher = socket.getCipher?.()?.name
+      record.sni = typeof socket.servername === 'string' ? socket.servername : undefined
+    }
     if (this.#ctx.accessLog) this.#ctx.logger.info(record)
     if (hooks !== null) {
       for (const h of hooks.onResponse) {
@@ -251,6 +262,11 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
       }
     }
   }
+}
+
+function hasHeader (flat: string[], lower: string): boolean {
+  for (let i = 0; i < flat.length; i += 2) if (flat[i].length === lower.length && flat[i].toLowerCase() === lower) return true
+  return false
 }
 
 /**

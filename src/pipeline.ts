@@ -25,6 +25,8 @@ export interface CompiledRoute {
   upstream: Upstream
   headerOptions: RequestHeaderOptions
   dispatchOptions: DispatchOptions
+  /** Strict-Transport-Security value for responses over TLS, or null. */
+  hsts: string | null
 }
 
 /** Everything a request needs, swapped whole on reload. */
@@ -128,6 +130,7 @@ export function handleRequest (runtime: Runtime, ctx: ExchangeContext, req: Inco
     return
   }
   const exchange = new Exchange(nextRequestId(), req, res, ctx, routed.host, routed.route.name, start, runtime.hooks)
+  if (routed.route.hsts !== null && (req.socket as { encrypted?: boolean } | null)?.encrypted === true) exchange.hsts = routed.route.hsts
   const hooks = runtime.hooks
   if (hooks === null || hooks.onRequest.length === 0) {
     forward(runtime, exchange, req, routed)

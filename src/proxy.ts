@@ -3,10 +3,15 @@
  * shutdown (stop accepting, drain in-flight exchanges within a deadline, close upstream pools).
  */
 import http, { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
+import https from 'node:https'
+import http2 from 'node:http2'
+import type { TLSSocket } from 'node:tls'
+import { CertificateStore } from './server/certificates.js'
+import { normalizeHost } from './routing/host.js'
 import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { UpstreamPool } from './balancer/pool.js'
-import type { MemberSpec, ResolvedConfig, ResolvedRoute } from './config/resolve.js'
+import type { MemberSpec, ResolvedConfig, ResolvedListener, ResolvedRoute } from './config/resolve.js'
 import { handleRequest, handleUpgrade, type CompiledRoute, type NextFunction, type Runtime } from './pipeline.js'
 import { loadConfigObjectSync } from './config/load.js'
 import type { PorticoConfig } from './config/schema.js'
@@ -48,7 +53,10 @@ export class Proxy {
   #config: ResolvedConfig
   #live: Live
   readonly #logger: Logger
-  readonly #servers: http.Server[] = []
+  readonly #servers: AnyServer[] = []
+  readonly #sessions = new Set<http2.ServerHttp2Session>()
+  readonly #h1Sockets = new Map<Socket, number>()
+  #certificates: CertificateStore | null = null
   #draining = false
   #closed: Promise<void> | null = null
   readonly #ctx: ExchangeContext
@@ -104,7 +112,7 @@ export class Proxy {
   async listen (): Promise<ListeningAddress[]> {
     const out: ListeningAddress[] = []
     for (const l of this.#config.listen) {
-      const server = this.#createServer()
+      const server = this.#createServer(l)
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject)
         server.listen(l.port, l.host, () => {
@@ -115,9 +123,14 @@ export class Proxy {
       this.#servers.push(server)
       const addr = server.address() as AddressInfo
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
-      out.push({ host: addr.address, port: addr.port, url: `http://${host}:${addr.port}` })
+      out.push({ host: addr.address, port: addr.port, url: `${l.tls ? 'https' : 'http'}://${host}:${addr.port}` })
     }
     return out
+  }
+
+  /** Reloads TLS certificates from disk (SIGHUP); a certificate that fails to load keeps the old one. */
+  reloadCertificates (): void {
+    this.#certificates?.reload()
   }
 
   /**
@@ -151,8 +164,11 @@ export class Proxy {
   async #close (drainTimeout: number): Promise<void> {
     this.#draining = true
     const closed = Promise.all(this.#servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
-    // Responses written from now on carry Connection: close; connections that go idle are closed as they do.
-    const sweep = setInterval(() => { for (const s of this.#servers) s.closeIdleConnections() }, 50)
+    // HTTP/2 sessions get GOAWAY and finish their open streams; responses written from now on carry
+    // Connection: close; HTTP/1.1 connections that go idle are closed as they do.
+    for (const session of this.#sessions) session.close()
+    const sweep = setInterval(() => this.#closeIdle(), 50)
+    this.#closeIdle()
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), drainTimeout) })
     const outcome = await Promise.race([closed.then(() => 'drained' as const), deadline])
@@ -160,15 +176,23 @@ export class Proxy {
     clearTimeout(timer)
     if (outcome === 'timeout') {
       this.#logger.warn({ drainTimeout }, 'drain timeout: closing remaining connections')
-      for (const s of this.#servers) s.closeAllConnections()
+      for (const s of this.#servers) (s as http.Server).closeAllConnections?.()
+      for (const session of this.#sessions) session.destroy()
+      for (const socket of this.#h1Sockets.keys()) socket.destroy()
       await closed
     }
+    this.#certificates?.close()
     await Promise.all(this.#live.upstreams.map((u) => u.close()))
   }
 
-  #createServer (): http.Server {
+  #closeIdle (): void {
+    for (const s of this.#servers) (s as http.Server).closeIdleConnections?.()
+    for (const [socket, active] of this.#h1Sockets) if (active === 0) socket.destroy()
+  }
+
+  #createServer (l: ResolvedListener): AnyServer {
     const s = this.#config.server
-    const server = http.createServer({
+    const httpOptions = {
       keepAliveTimeout: s.keepAliveTimeout,
       headersTimeout: s.headersTimeout,
       requestTimeout: s.requestTimeout,
@@ -176,8 +200,50 @@ export class Proxy {
       requireHostHeader: true,
       joinDuplicateHeaders: false,
       noDelay: true
-    }, this.handler)
-    server.keepAliveTimeout = s.keepAliveTimeout
+    }
+    const handler: (req: IncomingMessage, res: ServerResponse) => void = l.redirectToHttps !== false
+      ? redirectHandler(l.redirectToHttps, this.#logger)
+      : this.handler
+    let server: AnyServer
+    if (l.tls) {
+      this.#certificates ??= new CertificateStore(this.#config.tls!, this.#logger)
+      const store = this.#certificates
+      const tlsOptions = { ...store.serverOptions(), ...httpOptions }
+      if (l.http2) {
+        // ALPN offers h2 and http/1.1 on the same port.
+        server = http2.createSecureServer({ ...tlsOptions, allowHTTP1: true, settings: { enableConnectProtocol: false } }, handler as never)
+        this.#trackHttp1(server)
+      } else {
+        server = https.createServer(tlsOptions, handler)
+      }
+      const tlsServer = server as unknown as { setSecureContext: (o: object) => void }
+      const previous = store.onReload
+      store.onReload = () => {
+        previous?.()
+        tlsServer.setSecureContext({ ...store.serverOptions() })
+      }
+      // RFC 9325 §3.5 / §4: no renegotiation; TLS 1.2 floor and session resumption are set in serverOptions.
+      server.on('secureConnection', (socket: TLSSocket) => {
+        socket.on('error', noop)
+        socket.disableRenegotiation()
+      })
+      server.on('tlsClientError', (err: Error) => this.#logger.debug({ err: err.message }, 'TLS handshake failed'))
+    } else if (l.http2) {
+      // Cleartext HTTP/2 with prior knowledge (h2c); HTTP/1.1 clients are not served on this listener.
+      server = http2.createServer({ settings: { enableConnectProtocol: false } }, handler as never)
+    } else {
+      server = http.createServer(httpOptions, handler)
+    }
+    if (server instanceof http.Server) server.keepAliveTimeout = s.keepAliveTimeout
+    if ('on' in server) {
+      server.on('session', (session: http2.ServerHttp2Session) => {
+        this.#sessions.add(session)
+        session.on('error', noop)
+        session.once('close', () => this.#sessions.delete(session))
+        if (this.#draining) session.close()
+      })
+      server.on('sessionError', noop)
+    }
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgradeHandler(req, socket, head))
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(err, socket))
     // RFC 9110 §9.3.6: CONNECT asks for a tunnel; a reverse proxy refuses it (never an open proxy).
@@ -188,6 +254,19 @@ export class Proxy {
     })
     server.on('connection', (socket: Socket) => socket.on('error', noop))
     return server
+  }
+
+  /** HTTP/1.1 connections on an HTTP/2 server are not tracked by Node: count their active requests for drains. */
+  #trackHttp1 (server: AnyServer): void {
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (req.httpVersionMajor >= 2) return
+      const socket = req.socket
+      if (!this.#h1Sockets.has(socket)) socket.once('close', () => this.#h1Sockets.delete(socket))
+      this.#h1Sockets.set(socket, (this.#h1Sockets.get(socket) ?? 0) + 1)
+      res.once('close', () => {
+        if (this.#h1Sockets.has(socket)) this.#h1Sockets.set(socket, this.#h1Sockets.get(socket)! - 1)
+      })
+    })
   }
 
   #onClientError (err: NodeJS.ErrnoException, socket: Duplex): void {
@@ -202,6 +281,27 @@ export class Proxy {
 }
 
 function noop (): void {}
+
+type AnyServer = http.Server | https.Server | http2.Http2Server | http2.Http2SecureServer
+
+/** RFC 9110 §15.4.9: 308 keeps the method and body; path and query are kept byte-exact. */
+function redirectHandler (httpsPort: number, logger: Logger): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const hostHeader = req.headers.host ?? ''
+    const name = normalizeHost(hostHeader)
+    if (name === null || name === '') {
+      res.writeHead(400, { 'content-type': 'text/plain', 'content-length': '12' })
+      res.end('bad request\n')
+      return
+    }
+    const authority = httpsPort === 443 ? name : `${name.includes(':') && !name.startsWith('[') ? `[${name}]` : name}:${httpsPort}`
+    const target = (req.url ?? '/').startsWith('/') ? req.url : '/'
+    const location = `https://${authority}${target}`
+    res.writeHead(308, { location, 'content-length': '0' })
+    res.end()
+    logger.info({ method: req.method, host: name, path: req.url, status: 308, location })
+  }
+}
 
 function isResolved (c: ResolvedConfig | PorticoConfig): c is ResolvedConfig {
   const routes = (c as { routes?: unknown[] }).routes
@@ -252,7 +352,8 @@ function compile (config: ResolvedConfig, logger: Logger): Live {
     stripPrefix: r.stripPrefix,
     upstream: new UpstreamPool(r.upstream.members.map((m) => memberFor(m, r)), { failTimeout: r.upstream.failTimeout }),
     headerOptions: { preserveHost: r.preserveHost, ...r.headers },
-    dispatchOptions: { headersTimeout: r.timeouts.response, bodyTimeout: r.timeouts.idle }
+    dispatchOptions: { headersTimeout: r.timeouts.response, bodyTimeout: r.timeouts.idle },
+    hsts: r.hsts
   }))
   return {
     runtime: { router: new Router(routes), maxRequestBody: config.limits.maxRequestBody, hooks: compileHooks(config.hooks) },

@@ -121,6 +121,7 @@ async function serve (opts: GlobalOptions): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGHUP', () => {
+    proxy.reloadCertificates()
     if (loaded.file === undefined) return
     loadConfigFile(loaded.file).then(async (config) => {
       await proxy.reload(applyListenOverrides(config, opts))

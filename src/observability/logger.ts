@@ -42,4 +42,8 @@ export interface AccessRecord {
   bytes: number
   durationMs: number
   error?: string
+  /** On TLS connections: "TLSv1.3", the cipher name and the SNI name the client sent. */
+  tlsProtocol?: string
+  tlsCipher?: string
+  sni?: string
 }
