@@ -7,6 +7,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { closeSync, openSync, readFileSync } from 'node:fs'
 import http from 'node:http'
+import https from 'node:https'
 import net from 'node:net'
 import { GET_PATH } from './fixture.js'
 
@@ -166,9 +167,13 @@ export function freePort (): Promise<number> {
   })
 }
 
-function answers (port: number): Promise<boolean> {
+function answers (port: number, tls: boolean): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: GET_PATH, agent: false, timeout: 1000 }, (res) => {
+    const options = { host: '127.0.0.1', port, path: GET_PATH, agent: false, timeout: 1000 }
+    // The bench's certificate is self-signed; verify.ts checks what a TLS target serves.
+    const get = (cb: (res: http.IncomingMessage) => void): http.ClientRequest =>
+      tls ? https.get({ ...options, rejectUnauthorized: false }, cb) : http.get(options, cb)
+    const req = get((res) => {
       res.resume()
       res.on('end', () => resolve(true))
       res.on('error', () => resolve(false))
@@ -178,14 +183,17 @@ function answers (port: number): Promise<boolean> {
   })
 }
 
-/** Waits until `port` answers an HTTP request. Throws with the child's log when it exits first or after `timeoutMs`. */
-export async function waitUntilServing (child: Child, port: number, timeoutMs = 15_000): Promise<void> {
+/**
+ * Waits until `port` answers an HTTP request (HTTPS when `tls`). Throws with the child's log when it exits first
+ * or after `timeoutMs`.
+ */
+export async function waitUntilServing (child: Child, port: number, tls = false, timeoutMs = 15_000): Promise<void> {
   let exitedWith: number | string | undefined
   void child.exited.then((code) => { exitedWith = code })
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (exitedWith !== undefined) break
-    if (await answers(port)) return
+    if (await answers(port, tls)) return
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
   const why = exitedWith !== undefined ? `exited (${exitedWith})` : `did not answer within ${timeoutMs} ms`

@@ -1,7 +1,8 @@
 /**
  * Load generation: wrk (pinned to core 0) when it is installed, autocannon in this process otherwise. Either way a
- * run yields the same figures: requests completed, requests per second, p99 latency and errors (socket errors,
- * timeouts and non-2xx answers).
+ * run yields the same figures: requests completed, requests per second, p99 and mean latency and errors (socket
+ * errors, timeouts and non-2xx answers). Both speak HTTP/1.1, over TLS for an https URL (keep-alive, so the
+ * handshakes amortise; neither checks the certificate); HTTP/2 load is h2load.ts's.
  */
 import { existsSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
@@ -24,7 +25,9 @@ export interface LoadResult {
   /** Requests completed in the window. */
   requests: number
   requestsPerSecond: number
-  p99Ms: number
+  /** Null when the generator reports no percentiles (h2load). */
+  p99Ms: number | null
+  meanMs: number
   /** Socket errors, timeouts and non-2xx answers. */
   errors: number
 }
@@ -69,19 +72,26 @@ class Wrk implements LoadGenerator {
 
 const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 
+/** Milliseconds from a figure and its unit as wrk and h2load print them (`us`, `ms`, `s`, ...). */
+export function toMs (value: string, unit: string): number {
+  return Number(value) * UNIT_MS[unit]
+}
+
 /** Parses `wrk --latency` output. Throws when a figure is missing. */
 export function parseWrkOutput (out: string): LoadResult {
   const requests = /^\s*(\d+) requests in /m.exec(out)
   const rps = /^Requests\/sec:\s+([\d.]+)/m.exec(out)
   const p99 = /^\s*99%\s+([\d.]+)(us|ms|s|m|h)\s*$/m.exec(out)
-  if (requests === null || rps === null || p99 === null) throw new Error(`cannot parse wrk output:\n${out}`)
+  const mean = /^\s*Latency\s+([\d.]+)(us|ms|s|m|h)\s/m.exec(out)
+  if (requests === null || rps === null || p99 === null || mean === null) throw new Error(`cannot parse wrk output:\n${out}`)
   let errors = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0)
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
   if (socket !== null) errors += socket.slice(1).reduce((sum, n) => sum + Number(n), 0)
   return {
     requests: Number(requests[1]),
     requestsPerSecond: Number(rps[1]),
-    p99Ms: Number(p99[1]) * UNIT_MS[p99[2]],
+    p99Ms: toMs(p99[1], p99[2]),
+    meanMs: toMs(mean[1], mean[2]),
     errors
   }
 }
@@ -104,6 +114,7 @@ class Autocannon implements LoadGenerator {
       requests: result['2xx'] + result.non2xx,
       requestsPerSecond: (result['2xx'] + result.non2xx) / result.duration,
       p99Ms: result.latency.p99,
+      meanMs: result.latency.average,
       errors: result.errors + result.non2xx
     }
   }

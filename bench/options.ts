@@ -1,21 +1,34 @@
 /**
- * The benchmark's options: argv flags (`--quick`, `--rounds N`, `--only a,b`, `--json FILE`) and BENCH_*
- * environment variables. Parsing only; what they mean for a run is run.ts's.
+ * The benchmark's options: argv flags (`--quick`, `--rounds N`, `--only a,b`, `--scenarios a,b`, `--json FILE`)
+ * and BENCH_* environment variables. Parsing only; what they mean for a run is run.ts's.
  */
+import type { ScenarioId } from './report.js'
 import { TARGET_NAMES, type TargetName } from './targets.js'
+
+/** Names accepted by `--scenarios`, in the order a run measures them. */
+export const SCENARIO_NAMES: Record<string, ScenarioId> = {
+  get: 'get-1k',
+  post: 'post-1m',
+  idle: 'idle-1000',
+  https: 'https-get-1k',
+  h2: 'h2-get-1k'
+}
 
 /** What a run was asked to do. */
 export interface Options {
   seconds: number
   warmupSeconds: number
   only: TargetName[] | null
+  /** The scenarios to measure, in run order; every one by default. */
+  scenarios: ScenarioId[]
   json: string | null
   /** How many times every target and scenario is measured (interleaved); the table shows medians. */
   rounds: number
 }
 
 /** The help text. */
-export const USAGE = `usage: node dist/bench/run.js [--quick] [--rounds N] [--only ${TARGET_NAMES.join(',')}] [--json FILE]
+export const USAGE = `usage: node dist/bench/run.js [--quick] [--rounds N] [--only ${TARGET_NAMES.join(',')}]
+       [--scenarios ${Object.keys(SCENARIO_NAMES).join(',')}] [--json FILE]
 env: BENCH_DURATION=seconds per measurement (default 10, --quick 3), BENCH_WARMUP=seconds (default 2, --quick 1),
      BENCH_ROUNDS=N (as --rounds; default 1), BENCH_LOADGEN=autocannon (default: wrk when /usr/bin/wrk exists)`
 
@@ -33,6 +46,7 @@ function positiveInteger (name: string, value: string | undefined, fallback: num
 export function parseOptions (argv: readonly string[], env: NodeJS.ProcessEnv): Options {
   let quick = false
   let only: TargetName[] | null = null
+  let scenarios: ScenarioId[] = Object.values(SCENARIO_NAMES)
   let json: string | null = null
   let rounds: string | undefined = env.BENCH_ROUNDS
   for (let i = 0; i < argv.length; i++) {
@@ -49,6 +63,11 @@ export function parseOptions (argv: readonly string[], env: NodeJS.ProcessEnv): 
       only = value().split(',').map((s) => s.trim()).filter((s) => s !== '') as TargetName[]
       const unknown = only.filter((t) => !(TARGET_NAMES as readonly string[]).includes(t))
       if (unknown.length > 0) throw new UsageError(`unknown target ${unknown.join(', ')}`)
+    } else if (flag === '--scenarios') {
+      const names = value().split(',').map((s) => s.trim()).filter((s) => s !== '')
+      const unknown = names.filter((n) => !Object.hasOwn(SCENARIO_NAMES, n))
+      if (unknown.length > 0 || names.length === 0) throw new UsageError(`unknown scenario ${unknown.join(', ')} (names: ${Object.keys(SCENARIO_NAMES).join(', ')})`)
+      scenarios = Object.entries(SCENARIO_NAMES).filter(([n]) => names.includes(n)).map(([, id]) => id)
     } else if (flag === '--help' || flag === '-h') {
       process.stdout.write(`${USAGE}\n`)
       process.exit(0)
@@ -58,6 +77,7 @@ export function parseOptions (argv: readonly string[], env: NodeJS.ProcessEnv): 
     seconds: positiveInteger('BENCH_DURATION', env.BENCH_DURATION, quick ? 3 : 10),
     warmupSeconds: positiveInteger('BENCH_WARMUP', env.BENCH_WARMUP, quick ? 1 : 2),
     only,
+    scenarios,
     json,
     rounds: positiveInteger('--rounds', rounds, 1)
   }

@@ -1,18 +1,22 @@
 /**
  * The results of a run and how they are printed: one table row per target and scenario (medians when there were
  * several rounds), then Portico's ratios to each peer (the figures issue #2 is judged by; Portico in Express is
- * one of the rows) and what the access log and embedding in Express cost. Measuring is run.ts's.
+ * one of the rows; the HTTPS and HTTP/2 scenarios in a second table) and what the access log, embedding in
+ * Express and terminating TLS cost. Measuring is run.ts's.
  */
 import type { TargetName } from './targets.js'
 
-/** The scenarios, in the order a run measures them. */
-export type ScenarioId = 'get-1k' | 'post-1m' | 'idle-1000'
+/** Every scenario, in the order a run measures them. */
+export const SCENARIOS = ['get-1k', 'post-1m', 'idle-1000', 'https-get-1k', 'h2-get-1k'] as const
+export type ScenarioId = typeof SCENARIOS[number]
 
 /** Printed names of the scenarios. */
 export const SCENARIO_LABELS: Record<ScenarioId, string> = {
   'get-1k': 'GET 1 KiB',
   'post-1m': 'POST 1 MiB',
-  'idle-1000': '1000 idle conns'
+  'idle-1000': '1000 idle conns',
+  'https-get-1k': 'HTTPS GET 1 KiB',
+  'h2-get-1k': 'HTTP/2 GET 1 KiB'
 }
 
 /** One target in one scenario. Load figures are null for the idle-connections scenario. */
@@ -22,7 +26,10 @@ export interface Measurement {
   connections: number
   requests: number | null
   requestsPerSecond: number | null
+  /** Null also where the load generator gives no percentiles (h2load). */
   p99Ms: number | null
+  /** Mean request latency; the only latency figure of the HTTP/2 rows. Absent in runs recorded before it. */
+  meanMs: number | null
   /** CPU seconds (user + system) the target used per 10,000 requests in the measured window. */
   cpuSecondsPer10k: number | null
   /**
@@ -50,6 +57,13 @@ export interface Skipped {
   reason: string
 }
 
+/** A scenario a run left out for some targets (or, with no targets, for all), and why. */
+export interface NotMeasured {
+  scenario: ScenarioId
+  targets: TargetName[]
+  reason: string
+}
+
 /** Steal time in one measured window above which the summary says the figures are noisy. */
 const STEAL_WARNING_SECONDS = 0.2
 
@@ -61,9 +75,13 @@ export interface Ratio {
   postRps: number | null
   postCpu: number | null
   idlePeakRss: number | null
+  httpsRps: number | null
+  httpsCpu: number | null
+  h2Rps: number | null
+  h2Cpu: number | null
 }
 
-const COLUMNS = ['target', 'scenario', 'req/s', 'p99 ms', 'CPU s/10k req', 'of which sys', 'CPU %', 'start RSS MiB', 'peak RSS MiB', 'errors', 'steal s'] as const
+const COLUMNS = ['target', 'scenario', 'req/s', 'p99 ms', 'mean ms', 'CPU s/10k req', 'of which sys', 'CPU %', 'start RSS MiB', 'peak RSS MiB', 'errors', 'steal s'] as const
 const LEFT = new Set<string>(['target', 'scenario'])
 
 function fixed (n: number | null, digits: number): string {
@@ -84,6 +102,7 @@ export function formatTable (measurements: readonly Measurement[]): string {
     SCENARIO_LABELS[m.scenario],
     fixed(m.requestsPerSecond, 0),
     fixed(m.p99Ms, 2),
+    fixed(m.meanMs ?? null, 2),
     fixed(m.cpuSecondsPer10k, 3),
     fixed(m.systemCpuSecondsPer10k, 3),
     fixed(m.cpuPercent, 0),
@@ -115,7 +134,7 @@ export function medianOfRounds (ms: readonly Measurement[]): Measurement[] {
     else group.push(m)
   }
   return [...groups.values()].map((g) => {
-    const of = (field: 'requests' | 'requestsPerSecond' | 'p99Ms' | 'cpuSecondsPer10k' | 'cpuPercent' | 'systemCpuSecondsPer10k'): number | null =>
+    const of = (field: 'requests' | 'requestsPerSecond' | 'p99Ms' | 'meanMs' | 'cpuSecondsPer10k' | 'cpuPercent' | 'systemCpuSecondsPer10k'): number | null =>
       median(g.map((m) => m[field]))
     return {
       target: g[0].target,
@@ -124,6 +143,7 @@ export function medianOfRounds (ms: readonly Measurement[]): Measurement[] {
       requests: of('requests'),
       requestsPerSecond: of('requestsPerSecond'),
       p99Ms: of('p99Ms'),
+      meanMs: of('meanMs'),
       cpuSecondsPer10k: of('cpuSecondsPer10k'),
       cpuPercent: of('cpuPercent'),
       systemCpuSecondsPer10k: of('systemCpuSecondsPer10k'),
@@ -157,17 +177,41 @@ export function computeRatios (ms: readonly Measurement[], subject: TargetName =
     getCpu: ratio(peer, 'get-1k', 'cpuSecondsPer10k'),
     postRps: ratio(peer, 'post-1m', 'requestsPerSecond'),
     postCpu: ratio(peer, 'post-1m', 'cpuSecondsPer10k'),
-    idlePeakRss: ratio(peer, 'idle-1000', 'peakRssMiB')
+    idlePeakRss: ratio(peer, 'idle-1000', 'peakRssMiB'),
+    httpsRps: ratio(peer, 'https-get-1k', 'requestsPerSecond'),
+    httpsCpu: ratio(peer, 'https-get-1k', 'cpuSecondsPer10k'),
+    h2Rps: ratio(peer, 'h2-get-1k', 'requestsPerSecond'),
+    h2Cpu: ratio(peer, 'h2-get-1k', 'cpuSecondsPer10k')
   }))
 }
 
 const times = (n: number | null): string => n === null ? '-' : `${n.toFixed(2)}x`
 
-/** The ratio table: Portico / peer, per figure (req/s: higher is better for Portico; CPU and RSS: lower). */
+/**
+ * The ratio tables: Portico / peer, per figure (req/s: higher is better for Portico; CPU and RSS: lower). The
+ * cleartext scenarios in one, HTTPS and HTTP/2 in another; a peer with no figure in a table has no row there,
+ * and a table without rows is left out (empty string).
+ */
 export function formatRatios (ratios: readonly Ratio[]): string {
-  const header = ['portico / peer', 'GET req/s', 'GET CPU/10k', 'POST req/s', 'POST CPU/10k', 'idle peak RSS']
-  const rows = ratios.map((r) => [r.peer, times(r.getRps), times(r.getCpu), times(r.postRps), times(r.postCpu), times(r.idlePeakRss)])
-  return renderTable(header, rows, new Set(['portico / peer']))
+  const tables: string[] = []
+  const table = (header: string[], cells: (r: Ratio) => (number | null)[]): void => {
+    const rows = ratios.filter((r) => cells(r).some((c) => c !== null)).map((r) => [r.peer, ...cells(r).map(times)])
+    if (rows.length > 0) tables.push(renderTable(header, rows, new Set(['portico / peer'])))
+  }
+  table(['portico / peer', 'GET req/s', 'GET CPU/10k', 'POST req/s', 'POST CPU/10k', 'idle peak RSS'],
+    (r) => [r.getRps, r.getCpu, r.postRps, r.postCpu, r.idlePeakRss])
+  table(['portico / peer', 'HTTPS req/s', 'HTTPS CPU/10k', 'HTTP/2 req/s', 'HTTP/2 CPU/10k'],
+    (r) => [r.httpsRps, r.httpsCpu, r.h2Rps, r.h2Cpu])
+  return tables.join('\n\n')
+}
+
+/** What terminating TLS costs Portico: HTTPS GET 1 KiB divided by cleartext GET 1 KiB, both over HTTP/1.1. */
+function tlsLine (ms: readonly Measurement[]): string | null {
+  const tls = findMeasurement(ms, 'portico', 'https-get-1k')
+  const clear = findMeasurement(ms, 'portico', 'get-1k')
+  if (tls === undefined || clear === undefined) return null
+  return `Portico HTTPS / cleartext, GET 1 KiB: CPU per 10k ${times(divide(tls.cpuSecondsPer10k, clear.cpuSecondsPer10k))}, ` +
+    `req/s ${times(divide(tls.requestsPerSecond, clear.requestsPerSecond))}`
 }
 
 /** The access log's cost: Portico with it on divided by Portico with it off, GET 1 KiB. */
@@ -203,10 +247,15 @@ function stealLine (ms: readonly Measurement[]): string | null {
 }
 
 /** Everything a run prints at the end: the table, the ratios, the issue #2 verdict and notes. */
-export function formatSummary (ms: readonly Measurement[], ratios: readonly Ratio[], skipped: readonly Skipped[]): string {
+export function formatSummary (ms: readonly Measurement[], ratios: readonly Ratio[], skipped: readonly Skipped[], notMeasured: readonly NotMeasured[] = []): string {
   const out: string[] = ['', formatTable(ms), '']
-  if (ratios.length > 0) out.push(formatRatios(ratios), '')
-  for (const line of [issue2Verdict(ratios), accessLogLine(ms), expressLine(ms), stealLine(ms)]) if (line !== null) out.push(line)
+  const ratioTables = formatRatios(ratios)
+  if (ratioTables !== '') out.push(ratioTables, '')
+  for (const line of [issue2Verdict(ratios), accessLogLine(ms), expressLine(ms), tlsLine(ms), stealLine(ms)]) if (line !== null) out.push(line)
+  if (ms.some((m) => m.scenario === 'h2-get-1k')) out.push(`note: ${SCENARIO_LABELS['h2-get-1k']} is h2load, which gives no percentiles: its rows have a mean latency and no p99`)
+  for (const n of notMeasured) {
+    out.push(`not measured: ${SCENARIO_LABELS[n.scenario]}${n.targets.length > 0 ? ` for ${n.targets.join(', ')}` : ''}: ${n.reason}`)
+  }
   for (const s of skipped) out.push(`skipped ${s.target}: ${s.reason}`)
   return `${out.join('\n')}\n`
 }

@@ -2,38 +2,48 @@
  * `npm run bench`: Portico side by side with its peers in one run, all proxying to one origin. Each target runs
  * as a fresh process per scenario, pinned to core 1; the origin and the load generator share core 0. Before a
  * target is measured, one GET and one upload through it must reach the origin intact (verify.ts), or the run
- * stops. Figures per target and scenario: requests/s, p99 latency, CPU seconds per 10,000 requests and peak RSS
- * of the target's processes; then Portico's ratios to each peer. With `--rounds N` every measurement is repeated N
- * times, interleaved, and the table shows medians.
+ * stops. Figures per target and scenario: requests/s, p99 and mean latency, CPU seconds per 10,000 requests and
+ * peak RSS of the target's processes; then Portico's ratios to each peer. With `--rounds N` every measurement is
+ * repeated N times, interleaved, and the table shows medians. The HTTPS and HTTP/2 scenarios start the targets
+ * that have a TLS listener here with a certificate generated for the run (tls.ts); HTTP/2 load is h2load, and
+ * without it that scenario is left out with a note.
  *
- *   node dist/bench/run.js [--quick] [--rounds N] [--only portico,http-proxy] [--json FILE]
+ *   node dist/bench/run.js [--quick] [--rounds N] [--only portico,http-proxy] [--scenarios get,post,idle,https,h2] [--json FILE]
  *   BENCH_DURATION=seconds per measurement (default 10; --quick: 3), BENCH_WARMUP=seconds (default 2; --quick: 1),
  *   BENCH_ROUNDS=N (as --rounds), BENCH_LOADGEN=autocannon to use autocannon even where wrk is installed
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { hasTaskset, installCleanup, pinSelf, stopChild, type Child } from './children.js'
 import { GET_PATH, UPLOAD_PATH } from './fixture.js'
+import { hasH2load, runH2load } from './h2load.js'
 import { openIdleConnections } from './idle.js'
-import { createLoadGenerator, type LoadGenerator, type LoadSpec } from './load.js'
+import { createLoadGenerator, type LoadGenerator, type LoadResult } from './load.js'
 import { describeMachine, describeRevision } from './machine.js'
 import { cpuSeconds, memoryKiB, processTree, resetPeak, stealSeconds } from './proc.js'
-import { SCENARIO_LABELS, computeRatios, formatSummary, medianOfRounds, type Measurement, type ScenarioId, type Skipped } from './report.js'
+import { SCENARIO_LABELS, computeRatios, formatSummary, medianOfRounds, type Measurement, type NotMeasured, type ScenarioId, type Skipped } from './report.js'
 import { ROOT, TARGETS, TARGET_NAMES, type RunningTarget, type Target, type TargetName } from './targets.js'
+import { createBenchCert, type BenchCert } from './tls.js'
 import { USAGE, UsageError, parseOptions, type Options } from './options.js'
-import { verifyTarget } from './verify.js'
+import { verifyTarget, type Transport } from './verify.js'
 
 /** The core every target under test runs on; the origin, the load generator and this process use the other. */
 const MEASURED_CORE = 1
 const LOAD_CORE = 0
 const GET_CONNECTIONS = 50
 const POST_CONNECTIONS = 16
+/** HTTPS GET runs like the cleartext one, so the two compare: wrk, HTTP/1.1 keep-alive, as many connections. */
+const HTTPS_CONNECTIONS = GET_CONNECTIONS
+/** HTTP/2: h2load with 10 connections of up to 10 concurrent streams each. */
+const H2_CONNECTIONS = 10
+const H2_STREAMS = 10
 const IDLE_CONNECTIONS = 1000
 /** How long the idle connections are held before memory is read; below every target's idle timeout (5 s). */
 const IDLE_HOLD_MS = 1000
-const SCENARIOS: readonly ScenarioId[] = ['get-1k', 'post-1m', 'idle-1000']
+/** The scenarios served over TLS, and how the verifier talks to a target in each. */
+const TRANSPORTS: Record<ScenarioId, Transport> = { 'get-1k': 'http', 'post-1m': 'http', 'idle-1000': 'http', 'https-get-1k': 'https', 'h2-get-1k': 'h2' }
 /** Progress lines pad target names to the longest one. */
 const NAME_WIDTH = Math.max(...TARGET_NAMES.map((n) => n.length))
 
@@ -52,16 +62,20 @@ function resetPeakOrSay (pids: readonly number[]): void {
   progress('note: /proc/PID/clear_refs refused; peak RSS counts from process start, not from the window')
 }
 
-/** Warms the target up, then measures one load scenario over the target's whole process tree. */
-async function measureLoad (load: LoadGenerator, target: TargetName, scenario: ScenarioId, running: RunningTarget, spec: LoadSpec, options: Options): Promise<Measurement> {
+/**
+ * Warms the target up, then measures one load scenario over the target's whole process tree. `run(seconds)`
+ * applies the scenario's load for that long on `connections` connections.
+ */
+async function measureLoad (target: TargetName, scenario: ScenarioId, running: RunningTarget, connections: number,
+  run: (seconds: number) => Promise<LoadResult>, options: Options): Promise<Measurement> {
   const startRss = memoryKiB(processTree(running.child.pid)).rss
-  await load.run({ ...spec, seconds: options.warmupSeconds })
+  await run(options.warmupSeconds)
   const pids = processTree(running.child.pid)
   resetPeakOrSay(pids)
   const cpuBefore = cpuSeconds(pids)
   const stealBefore = stealSeconds()
   const wallBefore = performance.now()
-  const result = await load.run(spec)
+  const result = await run(options.seconds)
   const cpuAfter = cpuSeconds(pids)
   const wallSeconds = (performance.now() - wallBefore) / 1000
   const cpu = cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system
@@ -71,10 +85,11 @@ async function measureLoad (load: LoadGenerator, target: TargetName, scenario: S
   return {
     target,
     scenario,
-    connections: spec.connections,
+    connections,
     requests: result.requests,
     requestsPerSecond: result.requestsPerSecond,
     p99Ms: result.p99Ms,
+    meanMs: result.meanMs,
     cpuSecondsPer10k: per10k(cpu),
     cpuPercent: cpu / wallSeconds * 100,
     systemCpuSecondsPer10k: per10k(cpuAfter.system - cpuBefore.system),
@@ -103,6 +118,7 @@ async function measureIdle (target: TargetName, running: RunningTarget): Promise
       requests: null,
       requestsPerSecond: null,
       p99Ms: null,
+      meanMs: null,
       cpuSecondsPer10k: null,
       cpuPercent: null,
       systemCpuSecondsPer10k: null,
@@ -117,24 +133,57 @@ async function measureIdle (target: TargetName, running: RunningTarget): Promise
   }
 }
 
-/** Starts a fresh instance of `target`, verifies that it proxies, measures `scenario`, and stops it. */
-async function measure (target: Target, scenario: ScenarioId, round: number, load: LoadGenerator, dir: string, originPort: number, options: Options): Promise<Measurement> {
+/** The run's certificate: the files the targets read and the PEM the verifier trusts. */
+interface RunCert {
+  files: BenchCert
+  pem: string
+}
+
+/**
+ * Starts a fresh instance of `target` (with a TLS listener for the HTTPS and HTTP/2 scenarios), verifies that it
+ * proxies over the scenario's transport, measures `scenario`, and stops it. `onTls` gets what TLS negotiated.
+ */
+async function measure (target: Target, scenario: ScenarioId, round: number, load: LoadGenerator, dir: string, originPort: number,
+  cert: RunCert | null, options: Options, onTls: (negotiated: string) => void): Promise<Measurement> {
   const instanceDir = path.join(dir, `${target.name}-${scenario}-${round}`)
   mkdirSync(instanceDir)
-  const running = await target.start({ dir: instanceDir, originPort, core: MEASURED_CORE })
+  const transport = TRANSPORTS[scenario]
+  if (transport !== 'http' && cert === null) throw new Error(`${scenario} needs the run's certificate`)
+  const tls = transport === 'http' ? undefined : (cert as RunCert)
+  const running = await target.start({ dir: instanceDir, originPort, core: MEASURED_CORE, tls: tls?.files })
   try {
-    await verifyTarget(target.name, running.port)
-    const url = `http://127.0.0.1:${running.port}`
+    const negotiated = await verifyTarget(target.name, running.port, transport, tls?.pem)
+    if (negotiated !== null) onTls(negotiated)
+    const url = `${transport === 'http' ? 'http' : 'https'}://127.0.0.1:${running.port}`
     switch (scenario) {
       case 'get-1k':
-        return await measureLoad(load, target.name, scenario, running, { url: url + GET_PATH, method: 'GET', connections: GET_CONNECTIONS, seconds: options.seconds }, options)
+        return await measureLoad(target.name, scenario, running, GET_CONNECTIONS,
+          (seconds) => load.run({ url: url + GET_PATH, method: 'GET', connections: GET_CONNECTIONS, seconds }), options)
       case 'post-1m':
-        return await measureLoad(load, target.name, scenario, running, { url: url + UPLOAD_PATH, method: 'POST', connections: POST_CONNECTIONS, seconds: options.seconds }, options)
+        return await measureLoad(target.name, scenario, running, POST_CONNECTIONS,
+          (seconds) => load.run({ url: url + UPLOAD_PATH, method: 'POST', connections: POST_CONNECTIONS, seconds }), options)
       case 'idle-1000':
         return await measureIdle(target.name, running)
+      case 'https-get-1k':
+        return await measureLoad(target.name, scenario, running, HTTPS_CONNECTIONS,
+          (seconds) => load.run({ url: url + GET_PATH, method: 'GET', connections: HTTPS_CONNECTIONS, seconds }), options)
+      case 'h2-get-1k':
+        return await measureLoad(target.name, scenario, running, H2_CONNECTIONS,
+          (seconds) => runH2load({ url: url + GET_PATH, connections: H2_CONNECTIONS, streams: H2_STREAMS, seconds }, LOAD_CORE), options)
     }
   } finally {
     await stopChild(running.child)
+  }
+}
+
+/** Why `target` is not measured in `scenario` (it has no listener for it here), or null. */
+function transportGap (target: Target, scenario: ScenarioId): string | null {
+  switch (TRANSPORTS[scenario]) {
+    case 'http': return null
+    case 'https': return target.tls === null ? 'the bench gives it no TLS listener' : null
+    case 'h2':
+      if (target.tls === 'h2') return null
+      return target.tls === 'http1' ? 'it serves no HTTP/2 to clients' : 'the bench gives it no TLS listener'
   }
 }
 
@@ -156,14 +205,28 @@ async function main (): Promise<void> {
   const load = createLoadGenerator(dir, LOAD_CORE, process.env.BENCH_LOADGEN)
   const targets = TARGETS.filter((t) => options.only === null || options.only.includes(t.name))
   const skipped: Skipped[] = []
+  const notMeasured: NotMeasured[] = []
+  let scenarios = options.scenarios
+  if (scenarios.includes('h2-get-1k') && !hasH2load()) {
+    scenarios = scenarios.filter((s) => s !== 'h2-get-1k')
+    notMeasured.push({ scenario: 'h2-get-1k', targets: [], reason: 'h2load is not installed (apt-get install nghttp2-client)' })
+  }
   const rounds: (Measurement & { round: number })[] = []
   let origin: Child | undefined
   let ok = false
 
   progress(`machine: ${machine.cores} cores, ${machine.cpuModel}, node ${machine.node}${machine.nginx === null ? '' : `, ${machine.nginx}`}`)
   progress(`portico: ${revision.commit ?? 'unknown commit'}${revision.uncommittedChanges ? ' with uncommitted changes in src/ or bin/' : ''}`)
+  const loads: Record<ScenarioId, string> = {
+    'get-1k': `GET -c${GET_CONNECTIONS}`,
+    'post-1m': `POST -c${POST_CONNECTIONS}`,
+    'idle-1000': `${IDLE_CONNECTIONS} idle connections`,
+    'https-get-1k': `HTTPS GET -c${HTTPS_CONNECTIONS}`,
+    'h2-get-1k': `HTTP/2 GET h2load -c${H2_CONNECTIONS} -m${H2_STREAMS}`
+  }
   progress(`load: ${load.name}; ${options.seconds} s per measurement after ${options.warmupSeconds} s warm-up; ` +
-    `GET -c${GET_CONNECTIONS}, POST -c${POST_CONNECTIONS}, ${IDLE_CONNECTIONS} idle connections`)
+    scenarios.map((s) => loads[s]).join(', '))
+  for (const n of notMeasured) progress(`note: ${SCENARIO_LABELS[n.scenario]} left out: ${n.reason}`)
   if (!hasTaskset()) progress('note: taskset is missing, so nothing is pinned to a core; figures are noisier')
   try {
     const originDir = path.join(dir, 'origin-shared')
@@ -173,6 +236,11 @@ async function main (): Promise<void> {
     origin = running.child
     await verifyTarget('origin', running.port)
     progress(`origin: 127.0.0.1:${running.port} (pid ${origin.pid})`)
+    let cert: RunCert | null = null
+    if (scenarios.some((s) => TRANSPORTS[s] !== 'http')) {
+      const files = await createBenchCert(dir)
+      cert = { files, pem: readFileSync(files.certFile, 'utf8') }
+    }
 
     const available = targets.filter((target) => {
       const reason = target.unavailable()
@@ -182,12 +250,23 @@ async function main (): Promise<void> {
       }
       return reason === null
     })
+    for (const scenario of scenarios) {
+      const gaps = new Map<string, TargetName[]>()
+      for (const target of available) {
+        const gap = transportGap(target, scenario)
+        if (gap !== null) gaps.set(gap, [...(gaps.get(gap) ?? []), target.name])
+      }
+      for (const [reason, names] of gaps) notMeasured.push({ scenario, targets: names, reason })
+    }
     // Rounds interleave targets, so a slow spell of the machine hits every target's median alike.
     for (let round = 1; round <= options.rounds; round++) {
       if (options.rounds > 1) progress(`round ${round} of ${options.rounds}`)
       for (const target of available) {
-        for (const scenario of SCENARIOS) {
-          const m = await measure(target, scenario, round, load, dir, running.port, options)
+        for (const scenario of scenarios) {
+          if (transportGap(target, scenario) !== null) continue
+          const m = await measure(target, scenario, round, load, dir, running.port, cert, options, (negotiated) => {
+            if (round === 1) progress(`${target.name.padEnd(NAME_WIDTH)} ${SCENARIO_LABELS[scenario].padEnd(16)} ${negotiated}`)
+          })
           rounds.push({ round, ...m })
           progress(`${target.name.padEnd(NAME_WIDTH)} ${SCENARIO_LABELS[scenario].padEnd(16)} ` +
             (m.requestsPerSecond === null ? '' : `${m.requestsPerSecond.toFixed(0)} req/s, `) + `peak RSS ${m.peakRssMiB.toFixed(1)} MiB, ${m.errors} errors`)
@@ -198,7 +277,7 @@ async function main (): Promise<void> {
     const measurements = medianOfRounds(rounds)
     const ratios = computeRatios(measurements)
     if (options.rounds > 1) process.stdout.write(`\nmedians of ${options.rounds} rounds (errors: sum; steal: largest)\n`)
-    process.stdout.write(formatSummary(measurements, ratios, skipped))
+    process.stdout.write(formatSummary(measurements, ratios, skipped, notMeasured))
 
     if (options.json !== null) {
       writeFileSync(options.json, `${JSON.stringify({
@@ -210,12 +289,14 @@ async function main (): Promise<void> {
         pinned: hasTaskset(),
         durationSeconds: options.seconds,
         warmupSeconds: options.warmupSeconds,
-        connections: { get: GET_CONNECTIONS, post: POST_CONNECTIONS, idle: IDLE_CONNECTIONS },
+        scenarios,
+        connections: { get: GET_CONNECTIONS, post: POST_CONNECTIONS, idle: IDLE_CONNECTIONS, https: HTTPS_CONNECTIONS, h2: H2_CONNECTIONS, h2Streams: H2_STREAMS },
         rounds: options.rounds,
         measurements,
         ratios,
         ...(options.rounds > 1 ? { eachRound: rounds } : {}),
-        skipped
+        skipped,
+        notMeasured
       }, null, 2)}\n`)
       progress(`wrote ${options.json}`)
     }

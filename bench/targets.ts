@@ -2,13 +2,16 @@
  * The targets a run can measure, each started fresh as its own process pinned to the measured core and proxying
  * to the shared origin: the origin itself (a second instance, as the baseline), Portico with and without its
  * access log, Portico embedded in an Express 5 app, node-http-proxy, @fastify/http-proxy, nginx and HAProxy. A
- * target whose binary is missing says why and is skipped by the caller.
+ * target whose binary is missing says why and is skipped by the caller. Portico, nginx and HAProxy can also be
+ * started with a TLS listener offering h2 and http/1.1 by ALPN, node-http-proxy with an HTTPS (HTTP/1.1) front;
+ * every one of them still proxies to the origin over cleartext HTTP/1.1.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, spawnChild, waitUntilServing, type Child } from './children.js'
 import { HAPROXY_BIN, NGINX_BIN, haproxyConfig, hasBinary, nginxConfig } from './peers/native.js'
+import { TLS_HOST, type BenchCert } from './tls.js'
 
 /** Names accepted by `--only`, in the order a run measures them. */
 export const TARGET_NAMES = ['origin', 'portico', 'portico-log', 'portico-express', 'http-proxy', 'fastify', 'nginx', 'haproxy'] as const
@@ -21,6 +24,8 @@ export interface StartContext {
   originPort: number
   /** The core to pin it to. */
   core: number
+  /** Listen with TLS, serving this certificate (only for targets whose `tls` is not null). */
+  tls?: BenchCert
 }
 
 /** A started, serving instance. */
@@ -32,6 +37,11 @@ export interface RunningTarget {
 /** A target of the benchmark. */
 export interface Target {
   name: TargetName
+  /**
+   * What it serves when started with `tls`: 'h2' is HTTP/2 and HTTP/1.1 by ALPN, 'http1' HTTP/1.1 only, null
+   * means the bench gives it no TLS listener.
+   */
+  tls: 'h2' | 'http1' | null
   /** Why it cannot run on this machine, or null. */
   unavailable (): string | null
   /** Starts an instance and resolves once it answers HTTP. */
@@ -50,12 +60,18 @@ export function script (name: string): string {
 async function startProcess (name: string, ctx: StartContext, cmd: string, args: (port: number) => string[], stdoutToNull = false): Promise<RunningTarget> {
   const port = await freePort()
   const child = spawnChild(name, cmd, args(port), { core: ctx.core, logFile: path.join(ctx.dir, `${name}.log`), stdoutToNull, cwd: ROOT })
-  await waitUntilServing(child, port)
+  await waitUntilServing(child, port, ctx.tls !== undefined)
   return { child, port }
 }
 
-function porticoConfig (port: number, originPort: number, accessLog: boolean): string {
-  return `listen: [{ host: 127.0.0.1, port: ${port} }]
+function porticoConfig (port: number, originPort: number, accessLog: boolean, tls: BenchCert | undefined): string {
+  // A TLS listener offers h2 and http/1.1 by ALPN (docs/config.md, "TLS termination").
+  const listen = tls === undefined
+    ? `listen: [{ host: 127.0.0.1, port: ${port} }]`
+    : `listen: [{ host: 127.0.0.1, port: ${port}, tls: true }]
+tls:
+  certificates: [{ hosts: [${JSON.stringify(TLS_HOST)}], cert: ${JSON.stringify(tls.certFile)}, key: ${JSON.stringify(tls.keyFile)} }]`
+  return `${listen}
 routes:
   - host: "*"
     upstream: ["http://127.0.0.1:${originPort}"]
@@ -67,20 +83,23 @@ headers: { via: false }
 function portico (name: 'portico' | 'portico-log', accessLog: boolean): Target {
   return {
     name,
+    tls: accessLog ? null : 'h2',
     unavailable: () => null,
     start: (ctx) => startProcess(name, ctx, process.execPath, (port) => {
       const file = path.join(ctx.dir, 'portico.yaml')
-      writeFileSync(file, porticoConfig(port, ctx.originPort, accessLog))
+      writeFileSync(file, porticoConfig(port, ctx.originPort, accessLog, ctx.tls))
       return [path.join(ROOT, 'bin/portico.js'), '--config', file]
     }, accessLog)
   }
 }
 
-function nodePeer (name: TargetName, file: string): Target {
+function nodePeer (name: TargetName, file: string, tls: 'http1' | null = null): Target {
   return {
     name,
+    tls,
     unavailable: () => null,
-    start: (ctx) => startProcess(name, ctx, process.execPath, (port) => [script(file), String(port), `http://127.0.0.1:${ctx.originPort}`])
+    start: (ctx) => startProcess(name, ctx, process.execPath, (port) => [script(file), String(port), `http://127.0.0.1:${ctx.originPort}`,
+      ...(ctx.tls === undefined ? [] : ['--tls', ctx.tls.certFile, ctx.tls.keyFile])])
   }
 }
 
@@ -88,30 +107,33 @@ function nodePeer (name: TargetName, file: string): Target {
 export const TARGETS: readonly Target[] = [
   {
     name: 'origin',
+    tls: null,
     unavailable: () => null,
     start: (ctx) => startProcess('origin', ctx, process.execPath, (port) => [script('origin.js'), String(port)])
   },
   portico('portico', false),
   portico('portico-log', true),
   nodePeer('portico-express', 'peers/portico-express.js'),
-  nodePeer('http-proxy', 'peers/http-proxy.js'),
+  nodePeer('http-proxy', 'peers/http-proxy.js', 'http1'),
   nodePeer('fastify', 'peers/fastify.js'),
   {
     name: 'nginx',
+    tls: 'h2',
     unavailable: () => hasBinary(NGINX_BIN) ? null : `${NGINX_BIN} not found`,
     start: (ctx) => startProcess('nginx', ctx, NGINX_BIN, (port) => {
       for (const d of ['client_body', 'proxy_temp', 'fastcgi_temp', 'uwsgi_temp', 'scgi_temp']) mkdirSync(path.join(ctx.dir, d))
       const file = path.join(ctx.dir, 'nginx.conf')
-      writeFileSync(file, nginxConfig({ dir: ctx.dir, port, originPort: ctx.originPort }))
+      writeFileSync(file, nginxConfig({ dir: ctx.dir, port, originPort: ctx.originPort, tls: ctx.tls }))
       return ['-p', ctx.dir, '-c', file, '-e', path.join(ctx.dir, 'error.log')]
     })
   },
   {
     name: 'haproxy',
+    tls: 'h2',
     unavailable: () => hasBinary(HAPROXY_BIN) ? null : `${HAPROXY_BIN} not found`,
     start: (ctx) => startProcess('haproxy', ctx, HAPROXY_BIN, (port) => {
       const file = path.join(ctx.dir, 'haproxy.cfg')
-      writeFileSync(file, haproxyConfig({ dir: ctx.dir, port, originPort: ctx.originPort }))
+      writeFileSync(file, haproxyConfig({ dir: ctx.dir, port, originPort: ctx.originPort, tls: ctx.tls }))
       return ['-db', '-f', file]
     })
   }

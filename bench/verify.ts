@@ -1,10 +1,19 @@
 /**
  * The check every target passes before it is measured: `GET /1k` through it returns 200 with the origin's exact
  * 1 KiB body and the origin's marker header, and a 1 MiB `POST /upload` arrives at the origin whole. A target
- * that answers anything else is not proxying, and the run stops.
+ * that answers anything else is not proxying, and the run stops. The same check runs over cleartext HTTP/1.1,
+ * over HTTPS (HTTP/1.1, certificate verified against the bench's own for `bench.test`) or over HTTP/2 (ALPN h2,
+ * likewise verified) for the scenario about to be measured; for the TLS ones it also says what was negotiated.
  */
 import http from 'node:http'
+import http2 from 'node:http2'
+import https from 'node:https'
+import type { TLSSocket } from 'node:tls'
 import { GET_PATH, ONE_KIB, ORIGIN_HEADER, UPLOAD_BYTES, UPLOAD_PATH, uploadAnswer } from './fixture.js'
+import { TLS_HOST } from './tls.js'
+
+/** How the verifier talks to a target: cleartext HTTP/1.1, HTTP/1.1 over TLS, or HTTP/2 over TLS. */
+export type Transport = 'http' | 'https' | 'h2'
 
 interface Answer {
   status: number
@@ -12,37 +21,107 @@ interface Answer {
   body: Buffer
 }
 
-function request (port: number, method: string, target: string, body?: Buffer): Promise<Answer> {
+/** What a request needs besides its method, path and body. */
+interface Via {
+  port: number
+  transport: 'http' | 'https'
+  /** The certificate to trust (PEM), for https. */
+  ca?: string
+  /** Called with the TLS socket of every answer as it arrives (it is closed once read), for https. */
+  onSocket?: (socket: TLSSocket) => void
+}
+
+function request (via: Via, method: string, target: string, body?: Buffer): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({
+    const options: https.RequestOptions = {
       host: '127.0.0.1',
-      port,
+      port: via.port,
       method,
       path: target,
       agent: false,
       timeout: 10_000,
       headers: body === undefined ? {} : { 'content-type': 'application/octet-stream', 'content-length': body.length }
-    }, (res) => {
+    }
+    const onAnswer = (res: http.IncomingMessage): void => {
+      if (via.transport === 'https' && via.onSocket !== undefined) via.onSocket(res.socket as TLSSocket)
       const chunks: Buffer[] = []
       res.on('data', (chunk: Buffer) => chunks.push(chunk))
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
       res.on('error', reject)
-    })
+    }
+    const req = via.transport === 'https'
+      ? https.request({ ...options, ca: via.ca, servername: TLS_HOST }, onAnswer)
+      : http.request(options, onAnswer)
     req.on('timeout', () => req.destroy(new Error(`${method} ${target}: no answer within 10 s`)))
     req.on('error', reject)
     req.end(body)
   })
 }
 
-/** Throws, naming what differed, unless the target on `port` proxies both scenarios to the origin. */
-export async function verifyTarget (name: string, port: number): Promise<void> {
-  const get = await request(port, 'GET', GET_PATH)
+/** One request on an HTTP/2 session, answered in the shape of `request`'s. */
+function h2Request (session: http2.ClientHttp2Session, method: string, target: string, body?: Buffer): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({
+      ':method': method,
+      ':path': target,
+      ...(body === undefined ? {} : { 'content-type': 'application/octet-stream', 'content-length': body.length })
+    }, { endStream: body === undefined })
+    let status = 0
+    let headers: http.IncomingHttpHeaders = {}
+    const chunks: Buffer[] = []
+    stream.setTimeout(10_000, () => stream.close(http2.constants.NGHTTP2_CANCEL))
+    stream.on('response', (h) => {
+      status = Number(h[':status'])
+      headers = h as http.IncomingHttpHeaders
+    })
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk))
+    stream.on('end', () => resolve({ status, headers, body: Buffer.concat(chunks) }))
+    stream.on('close', () => { if (status === 0) reject(new Error(`${method} ${target} over HTTP/2: stream closed without an answer (code ${stream.rstCode})`)) })
+    stream.on('error', reject)
+    if (body !== undefined) stream.end(body)
+  })
+}
+
+/** Protocol, cipher and ALPN of a TLS socket, e.g. `TLSv1.3 TLS_AES_256_GCM_SHA384, ALPN h2`. */
+function describeTls (socket: TLSSocket | undefined, alpn: string | false | null | undefined): string {
+  if (socket === undefined) return 'TLS (not seen)'
+  return `${socket.getProtocol() ?? '?'} ${socket.getCipher()?.name ?? '?'}, ALPN ${typeof alpn === 'string' ? alpn : 'none'}`
+}
+
+/**
+ * Throws, naming what differed, unless the target on `port` proxies both requests to the origin over
+ * `transport`; `ca` is the bench certificate (PEM) the TLS transports trust. Resolves with what TLS negotiated
+ * (null over cleartext).
+ */
+export async function verifyTarget (name: string, port: number, transport: Transport = 'http', ca?: string): Promise<string | null> {
+  if (transport === 'h2') {
+    const session = http2.connect(`https://127.0.0.1:${port}`, { ca, servername: TLS_HOST })
+    session.on('error', () => {})
+    try {
+      await new Promise<void>((resolve, reject) => {
+        session.once('connect', () => resolve())
+        session.once('error', reject)
+      })
+      if (session.alpnProtocol !== 'h2') throw new Error(`${name} did not negotiate h2 by ALPN (got ${String(session.alpnProtocol)})`)
+      const tls = describeTls(session.socket as TLSSocket, session.alpnProtocol)
+      checkAnswers(name, await h2Request(session, 'GET', GET_PATH), await h2Request(session, 'POST', UPLOAD_PATH, Buffer.alloc(UPLOAD_BYTES, 'x')))
+      return tls
+    } finally {
+      session.close()
+    }
+  }
+  let tls: string | null = null
+  const via: Via = { port, transport, ca, onSocket: (s) => { tls ??= describeTls(s, s.alpnProtocol) } }
+  checkAnswers(name, await request(via, 'GET', GET_PATH), await request(via, 'POST', UPLOAD_PATH, Buffer.alloc(UPLOAD_BYTES, 'x')))
+  return tls
+}
+
+function checkAnswers (name: string, get: Answer, post: Answer): void {
   if (get.status !== 200 || get.headers[ORIGIN_HEADER] !== '1' || !get.body.equals(ONE_KIB)) {
     throw new Error(`${name} does not proxy GET ${GET_PATH}: status ${get.status}, ${ORIGIN_HEADER}: ` +
       `${String(get.headers[ORIGIN_HEADER])}, ${get.body.length} body bytes (want 200, 1, the origin's ${ONE_KIB.length} bytes); ` +
       `body starts ${JSON.stringify(get.body.subarray(0, 120).toString('latin1'))}`)
   }
-  const post = await request(port, 'POST', UPLOAD_PATH, Buffer.alloc(UPLOAD_BYTES, 'x'))
   const want = uploadAnswer(UPLOAD_BYTES)
   if (post.status !== 200 || post.body.toString('latin1') !== want) {
     throw new Error(`${name} does not proxy POST ${UPLOAD_PATH}: status ${post.status}, body ` +

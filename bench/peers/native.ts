@@ -5,10 +5,16 @@
  * - nginx streams request bodies (`proxy_request_buffering off`) instead of spooling 1 MiB uploads to disk, and
  *   does not close client or upstream connections after 1,000 requests (`keepalive_requests`);
  * - both add X-Forwarded-For, as Portico and node-http-proxy (`xfwd`) do.
+ * With `tls`, the listener terminates TLS instead and offers h2 and http/1.1 by ALPN, as Portico's does (nginx
+ * 1.22: `listen ... ssl http2`; HAProxy: `bind ... ssl crt ... alpn h2,http/1.1`), and both still speak
+ * cleartext HTTP/1.1 to the origin. TLS settings are the defaults but for one: nginx 1.22's default
+ * `ssl_protocols` lacks TLSv1.3 (added in 1.23.4), so it gets `TLSv1.2 TLSv1.3`, Portico's and HAProxy's range;
+ * otherwise it alone would serve TLS 1.2 to the load generators.
  * Starting the binaries is left to the caller.
  */
 import { existsSync } from 'node:fs'
 import path from 'node:path'
+import type { BenchCert } from '../tls.js'
 
 /** Where Debian installs the binaries. */
 export const NGINX_BIN = '/usr/sbin/nginx'
@@ -25,11 +31,19 @@ export interface NativeConfigOptions {
   dir: string
   port: number
   originPort: number
+  /** Terminate TLS with this certificate (h2 and http/1.1 by ALPN); cleartext HTTP/1.1 when absent. */
+  tls?: BenchCert
 }
 
 /** An nginx.conf for `nginx -p DIR -c FILE`. */
-export function nginxConfig ({ dir, port, originPort }: NativeConfigOptions): string {
+export function nginxConfig ({ dir, port, originPort, tls }: NativeConfigOptions): string {
   const p = (name: string): string => path.join(dir, name)
+  const listen = tls === undefined
+    ? `listen 127.0.0.1:${port};`
+    : `listen 127.0.0.1:${port} ssl http2;
+    ssl_certificate ${tls.certFile};
+    ssl_certificate_key ${tls.keyFile};
+    ssl_protocols TLSv1.2 TLSv1.3;`
   return `daemon off;
 master_process on;
 worker_processes 1;
@@ -57,7 +71,7 @@ http {
   }
 
   server {
-    listen 127.0.0.1:${port};
+    ${listen}
     client_max_body_size 0;
 
     location / {
@@ -73,7 +87,8 @@ http {
 }
 
 /** An haproxy.cfg for `haproxy -db -f FILE`. */
-export function haproxyConfig ({ port, originPort }: NativeConfigOptions): string {
+export function haproxyConfig ({ port, originPort, tls }: NativeConfigOptions): string {
+  const bind = tls === undefined ? `127.0.0.1:${port}` : `127.0.0.1:${port} ssl crt ${tls.pemFile} alpn h2,http/1.1`
   return `global
   nbthread 1
   maxconn 4096
@@ -88,7 +103,7 @@ defaults
   timeout http-keep-alive 60s
 
 frontend bench
-  bind 127.0.0.1:${port}
+  bind ${bind}
   default_backend origin
 
 backend origin
