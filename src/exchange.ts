@@ -218,7 +218,8 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
   }
 
   readonly #onResponseClose = (): void => {
-    if (this.res.writableFinished || this.#done) return
+    // Not res.writableFinished: an HTTP/2 response reports it true after a stream reset (RST_STREAM).
+    if (this.#done) return
     this.#clientGone = true
     if (this.#abort !== null) this.#abort(new ProxyError('PORTICO_ERR_CLIENT_ABORTED'))
     else this.#finish(499, 'PORTICO_ERR_CLIENT_ABORTED')

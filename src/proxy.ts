@@ -211,7 +211,7 @@ export class Proxy {
       const tlsOptions = { ...store.serverOptions(), ...httpOptions }
       if (l.http2) {
         // ALPN offers h2 and http/1.1 on the same port.
-        server = http2.createSecureServer({ ...tlsOptions, allowHTTP1: true, settings: { enableConnectProtocol: false } }, handler as never)
+        server = http2.createSecureServer({ ...tlsOptions, ...H2_OPTIONS, allowHTTP1: true }, handler as never)
         this.#trackHttp1(server)
       } else {
         server = https.createServer(tlsOptions, handler)
@@ -230,7 +230,7 @@ export class Proxy {
       server.on('tlsClientError', (err: Error) => this.#logger.debug({ err: err.message }, 'TLS handshake failed'))
     } else if (l.http2) {
       // Cleartext HTTP/2 with prior knowledge (h2c); HTTP/1.1 clients are not served on this listener.
-      server = http2.createServer({ settings: { enableConnectProtocol: false } }, handler as never)
+      server = http2.createServer({ ...H2_OPTIONS }, handler as never)
     } else {
       server = http.createServer(httpOptions, handler)
     }
@@ -281,6 +281,9 @@ export class Proxy {
 }
 
 function noop (): void {}
+
+/** HTTP/2 server settings. Extended CONNECT (RFC 8441) is not offered: see docs/tls.md. */
+const H2_OPTIONS = { settings: { enableConnectProtocol: false } }
 
 type AnyServer = http.Server | https.Server | http2.Http2Server | http2.Http2SecureServer
 
