@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { randomBytes } from 'node:crypto'
 import { Readable, Transform, type Duplex } from 'node:stream'
+import type { Http2ServerResponse } from 'node:http2'
 import { ProxyError } from './errors.js'
 import { Exchange, sendErrorResponse, type ExchangeContext } from './exchange.js'
 import { UpgradeExchange } from './upgrade.js'
@@ -213,7 +214,7 @@ function forward (runtime: Runtime, exchange: Exchange, req: IncomingMessage, ro
  * Handles an `upgrade` event (WebSocket handshake): routed like a request, then tunnelled. With `next`, an
  * unmatched handshake falls through; without, it gets 404 and the socket closes.
  */
-export function handleUpgrade (runtime: Runtime, ctx: ExchangeContext, req: IncomingMessage, socket: Duplex, head: Buffer, next?: NextFunction): void {
+export function handleUpgrade (runtime: Runtime, ctx: ExchangeContext, req: IncomingMessage, socket: Duplex, head: Buffer, next?: NextFunction, h2?: Http2ServerResponse): void {
   const routed = route(runtime, req)
   if (routed === null && next !== undefined) {
     next()
@@ -221,7 +222,7 @@ export function handleUpgrade (runtime: Runtime, ctx: ExchangeContext, req: Inco
   }
   const host = routed !== null && !(routed instanceof ProxyError) ? routed.host : req.headers.host ?? ''
   const exchange = new UpgradeExchange(nextRequestId(), req, socket, head, ctx, host, routed !== null && !(routed instanceof ProxyError) ? routed.route.name : null,
-    routed !== null && !(routed instanceof ProxyError) ? routed.route.dispatchOptions.bodyTimeout : 0)
+    routed !== null && !(routed instanceof ProxyError) ? routed.route.dispatchOptions.bodyTimeout : 0, h2 ?? null)
   if (routed === null) {
     exchange.onError(new ProxyError('PORTICO_ERR_NO_ROUTE'))
     return
@@ -235,8 +236,13 @@ export function handleUpgrade (runtime: Runtime, ctx: ExchangeContext, req: Inco
     exchange.onError(new ProxyError('PORTICO_ERR_BAD_REQUEST', 'more than one Host header'))
     return
   }
+  if (h2 !== undefined) {
+    // RFC 8441 → RFC 6455: the HTTP/1.1 handshake needs a key; the node's accept value is checked by no one
+    // since the HTTP/2 client never sent a key (the stream itself is the proof of the upgrade).
+    upstreamReq.headers.push('sec-websocket-key', randomBytes(16).toString('base64'))
+  }
   routed.route.upstream.dispatch({
-    method: req.method ?? 'GET',
+    method: h2 !== undefined ? 'GET' : req.method ?? 'GET',
     path: upstreamReq.path,
     headers: upstreamReq.headers,
     body: null,

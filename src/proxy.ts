@@ -248,6 +248,17 @@ export class Proxy {
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(err, socket))
     // RFC 9110 §9.3.6: CONNECT asks for a tunnel; a reverse proxy refuses it (never an open proxy).
     server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+      if (req.httpVersionMajor >= 2) {
+        // HTTP/2 compat passes (request, response). RFC 8441: CONNECT with :protocol websocket is a WebSocket.
+        const res = socket as unknown as http2.Http2ServerResponse
+        if (req.headers[':protocol'] === 'websocket') {
+          handleUpgrade(this.#live.runtime, this.#ctx, req, res.stream, Buffer.alloc(0), undefined, res)
+          return
+        }
+        res.writeHead(405, { allow: 'GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH' })
+        res.end()
+        return
+      }
       socket.on('error', noop)
       this.#logger.info({ method: 'CONNECT', path: req.url, status: 405, error: 'PORTICO_ERR_METHOD_NOT_ALLOWED', remoteAddr: req.socket.remoteAddress })
       socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
@@ -282,8 +293,8 @@ export class Proxy {
 
 function noop (): void {}
 
-/** HTTP/2 server settings. Extended CONNECT (RFC 8441) is not offered: see docs/tls.md. */
-const H2_OPTIONS = { settings: { enableConnectProtocol: false } }
+/** HTTP/2 server settings: extended CONNECT (RFC 8441) carries WebSockets over HTTP/2 streams. */
+const H2_OPTIONS = { settings: { enableConnectProtocol: true } }
 
 type AnyServer = http.Server | https.Server | http2.Http2Server | http2.Http2SecureServer
 

@@ -7,6 +7,7 @@
  */
 import { STATUS_CODES, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
+import type { Http2ServerResponse } from 'node:http2'
 import { performance } from 'node:perf_hooks'
 import { classifyUpstreamError } from './classify.js'
 import { ProxyError, type ErrorCode } from './errors.js'
@@ -34,8 +35,11 @@ export class UpgradeExchange implements ResponseHandler, AttemptObserver {
   #bytesIn = 0
   #bytesOut = 0
   #done = false
+  /** Set for WebSocket over HTTP/2 (RFC 8441): heads go through the stream's response, 200 stands for 101. */
+  readonly #h2: Http2ServerResponse | null
 
-  constructor (id: string, req: IncomingMessage, client: Duplex, head: Buffer, ctx: ExchangeContext, host: string, route: string | null, idleTimeout: number) {
+  constructor (id: string, req: IncomingMessage, client: Duplex, head: Buffer, ctx: ExchangeContext, host: string, route: string | null, idleTimeout: number, h2: Http2ServerResponse | null = null) {
+    this.#h2 = h2
     this.#id = id
     this.#req = req
     this.#client = client
@@ -145,6 +149,16 @@ export class UpgradeExchange implements ResponseHandler, AttemptObserver {
 
   #writeHead (status: number, text: string, headers: string[], extra: string[]): void {
     this.#headWritten = true
+    if (this.#h2 !== null) {
+      // RFC 8441 §5: a 2xx answers the extended CONNECT; the handshake fields of HTTP/1.1 do not exist in HTTP/2.
+      const out: string[] = []
+      for (let i = 0; i < headers.length; i += 2) {
+        const n = headers[i].toLowerCase()
+        if (n !== 'sec-websocket-accept' && n !== 'connection' && n !== 'upgrade') out.push(n, headers[i + 1])
+      }
+      this.#h2.writeHead(status === 101 ? 200 : status, out as unknown as import('node:http2').OutgoingHttpHeaders)
+      return
+    }
     let head = `HTTP/1.1 ${status} ${text || STATUS_CODES[status] || ''}\r\n`
     for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`
     for (let i = 0; i < extra.length; i += 2) head += `${extra[i]}: ${extra[i + 1]}\r\n`

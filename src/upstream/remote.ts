@@ -1,8 +1,13 @@
 /**
  * A remote node: one undici Pool per origin, keep-alive, with the connect timeout set per pool and the
  * response/idle timeouts per request. `dispatch` hands the response handler to undici unchanged.
+ *
+ * For https:// nodes the TLS name (SNI and the name the certificate is verified against) is the node's: the
+ * configured `tls.servername`, else the node URL's host name (none for an IP literal). undici would otherwise take
+ * it from each request's Host header, which for a reverse proxy is the client's name, not the node's.
  */
-import { Pool, type Dispatcher } from 'undici'
+import { isIP } from 'node:net'
+import { Pool, buildConnector, type Dispatcher } from 'undici'
 import type { DispatchOptions, ResponseHandler, Upstream, UpstreamRequest } from './types.js'
 import type { UpstreamTls } from '../config/resolve.js'
 
@@ -23,16 +28,27 @@ export interface RemoteNodeOptions {
 export class RemoteNode implements Upstream {
   readonly id: string
   readonly #pool: Pool
+  /** For https:// nodes: one constant name per request, so undici never derives one from the Host header. */
+  readonly #servername: string | undefined
 
   constructor (origin: string, options: RemoteNodeOptions, id = origin) {
     this.id = id
+    const url = new URL(origin)
+    let connect = options.connect ?? { timeout: options.connectTimeout }
+    if (options.connect === undefined && url.protocol === 'https:') {
+      const tlsName = nodeTlsName(url, options.tls)
+      // undici keeps one servername per connection and reconnects when a request carries another: a constant
+      // one keeps connections reused whatever Host the clients send. The connector sends the real one.
+      this.#servername = tlsName ?? url.hostname
+      connect = tlsConnector(tlsName, { timeout: options.connectTimeout, allowH2: options.http2 ?? false, ...options.tls })
+    }
     this.#pool = new Pool(origin, {
       connections: options.maxConnections,
       pipelining: 1,
       keepAliveTimeout: options.keepAlive,
       keepAliveMaxTimeout: Math.max(options.keepAlive, 1000),
-      // Certificates are verified by default, with SNI set to the node's host (or tls.servername).
-      connect: options.connect ?? { timeout: options.connectTimeout, ...options.tls },
+      // Certificates are verified by default, against the node's name (see tlsConnector).
+      connect,
       allowH2: options.http2 ?? false,
       // Per-request values replace these; they guard requests dispatched without them.
       headersTimeout: 60_000,
@@ -42,7 +58,7 @@ export class RemoteNode implements Upstream {
   }
 
   dispatch (req: UpstreamRequest, opts: DispatchOptions, handler: ResponseHandler): void {
-    this.#pool.dispatch({
+    const options: Dispatcher.DispatchOptions & { servername?: string } = {
       path: req.path,
       method: req.method,
       headers: req.headers,
@@ -50,8 +66,11 @@ export class RemoteNode implements Upstream {
       headersTimeout: opts.headersTimeout,
       bodyTimeout: opts.bodyTimeout,
       blocking: false,
-      upgrade: req.upgrade
-    }, handler as unknown as Dispatcher.DispatchHandler)
+      upgrade: req.upgrade,
+      // Supported by undici's Request, missing from its DispatchOptions type.
+      servername: this.#servername
+    }
+    this.#pool.dispatch(options, handler as unknown as Dispatcher.DispatchHandler)
   }
 
   close (): Promise<void> {
@@ -62,4 +81,23 @@ export class RemoteNode implements Upstream {
   destroy (): Promise<void> {
     return this.#pool.destroy()
   }
+}
+
+/**
+ * The TLS name of an https:// node: `tls.servername` when configured, else the URL's host name; undefined for an
+ * IP literal (RFC 6066 §3: no SNI for addresses; the certificate is then verified against the IP).
+ */
+export function nodeTlsName (url: URL, tls: UpstreamTls | undefined): string | undefined {
+  if (tls?.servername !== undefined) return tls.servername
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
+  return isIP(host) === 0 ? host : undefined
+}
+
+/**
+ * undici's connector with the TLS name fixed: the servername undici passes (derived from the request) is
+ * replaced by `tlsName`, or dropped for IP nodes so the connector falls back to the node's own host.
+ */
+function tlsConnector (tlsName: string | undefined, options: buildConnector.BuildOptions): buildConnector.connector {
+  const connector = buildConnector(options)
+  return (opts, callback) => connector({ ...opts, servername: tlsName ?? '' }, callback)
 }

@@ -122,3 +122,34 @@ test('curl --http2 through the TLS listener', { skip: await curlHasHttp2() ? fal
 async function curlHasHttp2 (): Promise<boolean> {
   return new Promise((resolve) => execFile('curl', ['-V'], (err, stdout) => resolve(err === null && /nghttp2|HTTP2/.test(stdout))))
 }
+
+test('WebSocket over HTTP/2 (RFC 8441 extended CONNECT) tunnelled to an HTTP/1.1 WebSocket node', async (t) => {
+  const { WebSocketServer } = await import('ws')
+  const origin = await startOrigin()
+  const wss = new WebSocketServer({ server: origin.server })
+  wss.on('connection', (ws) => ws.on('message', (d) => ws.send(`h2 ws: ${d.toString()}`)))
+  const h2 = await h2Proxy(origin)
+  t.after(async () => { wss.close(); await Promise.all([h2.close(), origin.close()]) })
+  await new Promise<void>((resolve) => {
+    if (h2.session.remoteSettings.enableConnectProtocol === true) resolve()
+    else h2.session.once('remoteSettings', () => resolve())
+  })
+  assert.equal(h2.session.remoteSettings.enableConnectProtocol, true)
+  const stream = h2.session.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':path': '/chat', ':scheme': 'https', ':authority': 'h2.test', 'sec-websocket-version': '13' })
+  const [headers] = await new Promise<[http2.IncomingHttpHeaders]>((resolve) => stream.once('response', (h) => resolve([h])))
+  assert.equal(headers[':status'], 200)
+  // One masked text frame (RFC 6455 §5.2), then read one unmasked text frame back.
+  const payload = Buffer.from('hello')
+  const mask = Buffer.from([1, 2, 3, 4])
+  stream.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]))]))
+  const reply = await new Promise<Buffer>((resolve) => {
+    let acc = Buffer.alloc(0)
+    stream.on('data', (c: Buffer) => {
+      acc = Buffer.concat([acc, c])
+      if (acc.length >= 2 && acc.length >= 2 + (acc[1] & 0x7f)) resolve(acc)
+    })
+  })
+  assert.equal(reply[0], 0x81)
+  assert.equal(reply.subarray(2, 2 + (reply[1] & 0x7f)).toString(), 'h2 ws: hello')
+  stream.close()
+})
