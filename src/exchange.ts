@@ -23,6 +23,8 @@ export interface ExchangeContext {
   accessLog: boolean
   /** True once the proxy is closing: responses then carry Connection: close. */
   isDraining (): boolean
+  /** Open upgrade tunnels, each as its close function: a drain that times out closes them. */
+  tunnels: Set<() => void>
 }
 
 /** Request-scoped state. Created by the pipeline once a route matched. */

@@ -68,7 +68,8 @@ export class Proxy {
     this.#ctx = {
       logger: this.#logger,
       accessLog: config.log.access,
-      isDraining: () => this.#draining
+      isDraining: () => this.#draining,
+      tunnels: new Set()
     }
   }
 
@@ -179,6 +180,8 @@ export class Proxy {
       for (const s of this.#servers) (s as http.Server).closeAllConnections?.()
       for (const session of this.#sessions) session.destroy()
       for (const socket of this.#h1Sockets.keys()) socket.destroy()
+      // Upgraded connections (WebSockets) are no longer the HTTP server's to close.
+      for (const close of [...this.#ctx.tunnels]) close()
       await closed
     }
     this.#certificates?.close()

@@ -133,10 +133,12 @@ export class UpgradeExchange implements ResponseHandler, AttemptObserver {
     client.pipe(upstream)
     upstream.pipe(client)
     const close = (): void => {
+      this.#ctx.tunnels.delete(close)
       client.destroy()
       upstream.destroy()
       this.#finish(101)
     }
+    this.#ctx.tunnels.add(close)
     client.once('close', close)
     upstream.once('close', close)
     if (this.#idleTimeout > 0) {

@@ -393,6 +393,14 @@ function resolveUpstreamTls (t: NonNullable<Exclude<ParsedUpstream, unknown[] | 
   if (t.key !== undefined) out.key = readFileIssue(t.key, baseDir, [...at, 'key'], issues)
   const passphrase = passphraseFrom(t.passphraseEnv, [...at, 'passphraseEnv'], issues)
   if (passphrase !== undefined) out.passphrase = passphrase
+  // A key that does not decrypt or match would otherwise fail every connection as a 502; say so at load time.
+  if (out.cert !== undefined && out.key !== undefined && (t.passphraseEnv === undefined || passphrase !== undefined)) {
+    try {
+      createSecureContext({ cert: out.cert, key: out.key, passphrase })
+    } catch (err) {
+      issues.push({ path: [...at, 'key'], message: `client certificate and key do not load: ${(err as Error).message}`, value: t.key })
+    }
+  }
   return out
 }
 

@@ -127,3 +127,13 @@ test('1,000 concurrent WebSockets through one proxy', async (t) => {
   assert.equal(replies.filter(Boolean).length, 1000)
   await Promise.all(sockets.map((ws) => { ws.close(); return once(ws, 'close') }))
 })
+
+test('close() with an open WebSocket: the drain deadline closes the tunnel and close() resolves', async (t) => {
+  const origin = await wsOrigin()
+  const proxy = await startProxy({ upstreams: { '*': [origin.url] } })
+  t.after(async () => { origin.wss.close(); await origin.close() })
+  const ws = await open(`ws://127.0.0.1:${proxy.port}/ws`)
+  const closed = once(ws, 'close')
+  await proxy.proxy.close({ drainTimeout: 200 })
+  await closed
+})
