@@ -27,6 +27,16 @@ const BY_CODE: Record<string, ErrorCode> = {
   HPE_INVALID_CONSTANT: 'PORTICO_ERR_UPSTREAM_PROTOCOL'
 }
 
+/** OpenSSL certificate verification results as Node reports them in `err.code` (tls.connect). */
+const TLS_VERIFY_CODES = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_CRL', 'UNABLE_TO_DECRYPT_CERT_SIGNATURE', 'UNABLE_TO_DECRYPT_CRL_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY', 'CERT_SIGNATURE_FAILURE', 'CRL_SIGNATURE_FAILURE', 'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED', 'CRL_NOT_YET_VALID', 'CRL_HAS_EXPIRED', 'ERROR_IN_CERT_NOT_BEFORE_FIELD', 'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'ERROR_IN_CRL_LAST_UPDATE_FIELD', 'ERROR_IN_CRL_NEXT_UPDATE_FIELD', 'OUT_OF_MEM', 'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED', 'INVALID_CA', 'PATH_LENGTH_EXCEEDED', 'INVALID_PURPOSE', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'HOSTNAME_MISMATCH'
+])
+
 /**
  * Returns a ProxyError for any thrown value. ProxyErrors pass through unchanged; everything else keeps the
  * original as `cause`. Unknown errors become PORTICO_ERR_INTERNAL.
@@ -38,8 +48,7 @@ export function classifyUpstreamError (err: unknown): ProxyError {
   let mapped: ErrorCode | undefined = BY_CODE[code]
   if (mapped === undefined) {
     if (code.startsWith('HPE_') || (e as { name?: string })?.name === 'HTTPParserError') mapped = 'PORTICO_ERR_UPSTREAM_PROTOCOL'
-    else if (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || code.includes('CERT') ||
-      code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'SELF_SIGNED_CERT_IN_CHAIN') mapped = 'PORTICO_ERR_UPSTREAM_TLS'
+    else if (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || TLS_VERIFY_CODES.has(code)) mapped = 'PORTICO_ERR_UPSTREAM_TLS'
     else if (e?.cause !== undefined && e.cause !== err) return classifyUpstreamError(e.cause)
     else mapped = 'PORTICO_ERR_INTERNAL'
   }

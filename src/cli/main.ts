@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
+import { describeDevCertificate, writeDevCertificate } from './dev-cert.js'
 import { ConfigError, Proxy, createLogger, loadConfigFile, loadConfigObject, type PorticoConfig, type ResolvedConfig } from '../index.js'
 
 const PACKAGE = JSON.parse(readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '../../../package.json'), 'utf8')) as { version: string }
@@ -22,6 +23,12 @@ interface GlobalOptions {
 function parsePort (v: string): number {
   const n = Number(v)
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number 0-65535')
+  return n
+}
+
+function parseDays (v: string): number {
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of days, at least 1')
   return n
 }
 
@@ -173,6 +180,24 @@ export async function main (argv: string[]): Promise<void> {
     .option('-r, --route <spec>', 'quick-mode route (repeatable)', collect)
     .exitOverride()
     .action(async (sub: GlobalOptions) => { await check({ ...program.opts<GlobalOptions>(), ...sub }) })
+  program
+    .command('cert')
+    .description('write a self-signed certificate for local development: <first-host>.pem and <first-host>-key.pem')
+    .argument('<hosts...>', 'host names and IP addresses it is valid for (the first names the files)')
+    .requiredOption('--dev', 'a self-signed development certificate (the only kind this version writes)')
+    .option('-o, --out <dir>', 'directory to write to', '.')
+    .option('--days <n>', 'validity in days', parseDays, 30)
+    .exitOverride()
+    .action(async (hosts: string[], sub: { out: string, days: number }) => {
+      let files
+      try {
+        files = await writeDevCertificate({ hosts, outDir: sub.out, days: sub.days })
+      } catch (err) {
+        process.stderr.write(`portico: ${(err as Error).message}\n`)
+        process.exit(err instanceof RangeError ? 2 : 1)
+      }
+      process.stdout.write(describeDevCertificate(files))
+    })
   try {
     await program.parseAsync(argv, { from: 'user' })
   } catch (err) {

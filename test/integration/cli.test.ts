@@ -1,7 +1,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs'
+import { readFileSync, writeFileSync, mkdtempSync, statSync } from 'node:fs'
+import { X509Certificate } from 'node:crypto'
+import { createSecureContext } from 'node:tls'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { FIXTURES, ROOT, closedPort, runCli, send, startCli, startOrigin, writeRepeated } from '../helpers/servers.js'
@@ -148,4 +150,21 @@ test('config as a module (defineConfig, function handler) and as JSON with line 
   const json = await runCli(['check', '--config', path.join(FIXTURES, 'portico.json')])
   assert.equal(json.code, 2)
   assert.match(json.stderr, /portico\.json:5 {2}routes\.1\.path: expected string, received number \(got 12\)/)
+})
+
+test('portico cert --dev writes a certificate and key the TLS listener can use', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'portico-cert-'))
+  const r = await runCli(['cert', '--dev', 'localhost', 'app.localhost', '127.0.0.1', '--out', dir])
+  assert.equal(r.code, 0, r.stderr)
+  const cert = readFileSync(path.join(dir, 'localhost.pem'), 'utf8')
+  const key = readFileSync(path.join(dir, 'localhost-key.pem'), 'utf8')
+  const x509 = new X509Certificate(cert)
+  assert.match(String(x509.subjectAltName), /DNS:localhost/)
+  assert.match(String(x509.subjectAltName), /DNS:app\.localhost/)
+  assert.match(String(x509.subjectAltName), /IP Address:127\.0\.0\.1/)
+  assert.ok(createSecureContext({ cert, key }))
+  assert.equal(statSync(path.join(dir, 'localhost-key.pem')).mode & 0o777, 0o600)
+  assert.match(r.stdout, /certificates:/)
+  const bad = await runCli(['cert', 'localhost'])
+  assert.equal(bad.code, 2)
 })

@@ -183,7 +183,7 @@ function errorDetail (headers: Record<string, string | string[] | undefined>): s
   return typeof ps === 'string' ? /details="([^"]*)"/.exec(ps)?.[1] : undefined
 }
 
-test('an https node whose certificate is not trusted gets 502 PORTICO_ERR_UPSTREAM_TLS (verification is on by default)', { todo: 'core bug: classify.ts maps UNABLE_TO_VERIFY_LEAF_SIGNATURE to PORTICO_ERR_INTERNAL (500); remove once fixed' }, async (t) => {
+test('an https node whose certificate is not trusted gets 502 PORTICO_ERR_UPSTREAM_TLS (verification is on by default)', async (t) => {
   const origin = await startHttpsOrigin(material.server)
   const proxy = await proxyTo([origin.url])
   t.after(() => Promise.all([proxy.close(), origin.close()]))
@@ -221,7 +221,7 @@ test('tls.ca as a list trusts each CA in it', async (t) => {
   assert.equal((await send(`${proxy.url}/a`)).status, 200)
 })
 
-test('tls.ca replaces the default bundle: trusting another CA only still fails with 502', { todo: 'core bug: classify.ts maps UNABLE_TO_VERIFY_LEAF_SIGNATURE to PORTICO_ERR_INTERNAL (500); remove once fixed' }, async (t) => {
+test('tls.ca replaces the default bundle: trusting another CA only still fails with 502', async (t) => {
   const origin = await startHttpsOrigin(material.server)
   const proxy = await proxyTo([origin.url], { ca: 'other-ca.pem' })
   t.after(() => Promise.all([proxy.close(), origin.close()]))
