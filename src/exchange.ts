@@ -59,7 +59,11 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
     this.#routeName = routeName
     this.#start = start
     res.on('close', this.#onResponseClose)
+    this.#tls = tlsFacts(req.socket)
   }
+
+  /** TLS facts of the client connection, read while the socket is surely alive (null for cleartext). */
+  readonly #tls: TlsFacts | null
 
   // --- HookContext -----------------------------------------------------------------------------------------
 
@@ -247,12 +251,10 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
       durationMs: Math.round((performance.now() - this.#start) * 1000) / 1000
     }
     if (this.#errorCode !== undefined) record.error = this.#errorCode
-    const socket = req.socket as (TLSSocket & { encrypted?: boolean }) | null
-    if (socket?.encrypted === true) {
-      // The TLS facts of the client connection: protocol, cipher and the SNI name it asked for.
-      record.tlsProtocol = socket.getProtocol?.() ?? undefined
-      record.tlsCipher = socket.getCipher?.()?.name
-      record.sni = typeof socket.servername === 'string' ? socket.servername : undefined
+    if (this.#tls !== null) {
+      record.tlsProtocol = this.#tls.protocol
+      record.tlsCipher = this.#tls.cipher
+      record.sni = this.#tls.sni
     }
     if (this.#ctx.accessLog) this.#ctx.logger.info(record)
     if (hooks !== null) {
@@ -265,6 +267,30 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
       }
     }
   }
+}
+
+interface TlsFacts { protocol?: string, cipher?: string, sni?: string }
+
+const TLS_FACTS = Symbol('portico.tlsFacts')
+
+/**
+ * Protocol, cipher and SNI name of a TLS connection, read once per connection and kept on it. Read at the start
+ * of an exchange: on Node 20, asking a TLS socket that has already closed for its cipher can crash the process.
+ */
+function tlsFacts (socket: unknown): TlsFacts | null {
+  const s = socket as (TLSSocket & { encrypted?: boolean, [TLS_FACTS]?: TlsFacts }) | null
+  if (s === null || s === undefined || s.encrypted !== true) return null
+  let facts = s[TLS_FACTS]
+  if (facts === undefined) {
+    if (s.destroyed) return null
+    facts = {
+      protocol: s.getProtocol?.() ?? undefined,
+      cipher: s.getCipher?.()?.name,
+      sni: typeof s.servername === 'string' ? s.servername : undefined
+    }
+    s[TLS_FACTS] = facts
+  }
+  return facts
 }
 
 function hasHeader (flat: string[], lower: string): boolean {
