@@ -227,7 +227,8 @@ export class Proxy {
       }
       // RFC 9325 §3.5 / §4: no renegotiation; TLS 1.2 floor and session resumption are set in serverOptions.
       server.on('secureConnection', (socket: TLSSocket) => {
-        socket.on('error', noop)
+        // A renegotiation attempt is reported as an error and would leave the connection hanging: close it.
+        socket.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'ERR_TLS_RENEGOTIATION_DISABLED') socket.destroy() })
         socket.disableRenegotiation()
       })
       server.on('tlsClientError', (err: Error) => this.#logger.debug({ err: err.message }, 'TLS handshake failed'))

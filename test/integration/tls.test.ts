@@ -188,3 +188,55 @@ test('WebSocket over TLS (HTTP/1.1 upgrade on the HTTP/2-capable listener)', asy
   assert.equal(m.toString(), 'tls: hi')
   ws.close()
 })
+
+test('encrypted server key with passphraseEnv; TLS session resumption', async (t) => {
+  const c = await certs()
+  const { createPrivateKey } = await import('node:crypto')
+  const encrypted = createPrivateKey(c.site.key).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 's3cret' }) as string
+  const keyFile = path.join(c.dir, 'encrypted-key.pem')
+  writeFileSync(keyFile, encrypted)
+  process.env.PORTICO_TEST_KEY_PASS = 's3cret'
+  const origin = await startOrigin()
+  const proxy = await start({
+    listen: [{ host: '127.0.0.1', port: 0, tls: true, http2: false }],
+    tls: { certificates: [{ hosts: ['example.test'], cert: c.site.certFile, key: keyFile, passphraseEnv: 'PORTICO_TEST_KEY_PASS' }] },
+    upstreams: { '*': [origin.url] }
+  })
+  t.after(() => Promise.all([proxy.close(), origin.close()]))
+  const port = proxy.ports[0]
+  assert.match((await peerCert(port, 'example.test')).subject, /CN=example\.test/)
+
+  // Resumption: a second TLS 1.2 handshake offering the first one's session resumes it.
+  const connect = (session?: Buffer): Promise<{ reused: boolean, session: Buffer | undefined }> => new Promise((resolve, reject) => {
+    const s = tls.connect({ port, host: '127.0.0.1', servername: 'example.test', ca: c.site.cert, maxVersion: 'TLSv1.2', session }, () => {
+      const out = { reused: s.isSessionReused(), session: s.getSession() }
+      s.end()
+      resolve(out)
+    })
+    s.on('error', reject)
+  })
+  const first = await connect()
+  const second = await connect(first.session)
+  assert.equal(second.reused, true)
+
+})
+
+test('wss:// upstream: a WebSocket tunnelled to a TLS node, verified with tls.ca', async (t) => {
+  const c = await certs()
+  const node = https.createServer({ cert: c.site.cert, key: c.site.key })
+  const wss = new WebSocketServer({ server: node })
+  wss.on('connection', (ws) => ws.on('message', (d) => ws.send(`wss node: ${d.toString()}`)))
+  await new Promise<void>((resolve) => node.listen(0, '127.0.0.1', resolve))
+  const nodePort = (node.address() as { port: number }).port
+  const proxy = await start({
+    listen: [{ host: '127.0.0.1', port: 0 }],
+    routes: [{ host: '*', upstream: { nodes: [`https://127.0.0.1:${nodePort}`], tls: { ca: c.site.certFile, serverName: 'example.test' } } }]
+  })
+  t.after(async () => { wss.close(); await proxy.close(); await new Promise((resolve) => node.close(resolve)) })
+  const ws = new WebSocket(`ws://127.0.0.1:${proxy.ports[0]}/`)
+  await once(ws, 'open')
+  ws.send('over tls')
+  const [m] = await once(ws, 'message') as [Buffer]
+  assert.equal(m.toString(), 'wss node: over tls')
+  ws.close()
+})

@@ -137,3 +137,14 @@ test('close() with an open WebSocket: the drain deadline closes the tunnel and c
   await proxy.proxy.close({ drainTimeout: 200 })
   await closed
 })
+
+test('an idle tunnel is closed after timeouts.idle', async (t) => {
+  const origin = await wsOrigin()
+  const proxy = await startProxy({ routes: [{ host: '*', upstream: [origin.url], timeouts: { idle: '300ms' } }] })
+  t.after(async () => { origin.wss.close(); await Promise.all([proxy.close(), origin.close()]) })
+  const ws = await open(`ws://127.0.0.1:${proxy.port}/ws`)
+  ws.send('still alive')
+  await once(ws, 'message')
+  const [code] = await once(ws, 'close') as [number]
+  assert.equal(code, 1006, 'closed by the proxy without a close frame')
+})
