@@ -153,3 +153,22 @@ test('WebSocket over HTTP/2 (RFC 8441 extended CONNECT) tunnelled to an HTTP/1.1
   assert.equal(reply.subarray(2, 2 + (reply[1] & 0x7f)).toString(), 'h2 ws: hello')
   stream.close()
 })
+
+test('trailers from an HTTP/1.1 node reach an HTTP/2 client', async (t) => {
+  const origin = await startOrigin((_req, res) => {
+    res.writeHead(200, { trailer: 'x-checksum' })
+    res.write('body')
+    res.addTrailers({ 'x-checksum': 'abc' })
+    res.end()
+  })
+  const h2 = await h2Proxy(origin)
+  t.after(() => Promise.all([h2.close(), origin.close()]))
+  const trailers = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+    const stream = h2.session.request({ ':path': '/t', ':authority': 'h2.test', te: 'trailers' })
+    stream.on('trailers', (tr) => resolve(tr))
+    stream.on('data', () => {})
+    stream.on('end', () => reject(new Error('no trailers')))
+    stream.on('error', reject)
+  })
+  assert.equal(trailers['x-checksum'], 'abc')
+})
