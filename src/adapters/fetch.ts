@@ -10,12 +10,12 @@
  * separation of repeated fields other than Set-Cookie (Headers joins them with ", ").
  */
 import http, { type IncomingMessage } from 'node:http'
-import type { Socket } from 'node:net'
-import { Readable, duplexPair } from 'node:stream'
+import { Readable } from 'node:stream'
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
 import { Pool, type Dispatcher } from 'undici'
 import type { Proxy } from '../proxy.js'
 import { isUnder, segmentsOf, stripSegments } from './mount.js'
+import { inMemoryConnector } from '../upstream/in-memory.js'
 
 /**
  * Carries the client's address and scheme from the fetch side to the server side of the in-memory connection.
@@ -87,17 +87,7 @@ export function toFetchHandler (proxy: Proxy, options: FetchHandlerOptions = {})
     // The proxy's route timeouts apply inside; these would only cut long streams short.
     headersTimeout: 0,
     bodyTimeout: 0,
-    connect (_opts, callback) {
-      const [client, serverSide] = duplexPair()
-      serverSide.on('error', noop)
-      // Node 20's pair does not pass a destroy to the other end: an aborted request must reach the proxy
-      // (which then aborts the upstream request), and a connection the server drops must reach undici.
-      client.once('close', () => serverSide.destroy())
-      serverSide.once('close', () => client.destroy())
-      server.emit('connection', serverSide)
-      // undici expects the connector to answer asynchronously, like a real connect.
-      process.nextTick(callback, null, client as unknown as Socket)
-    }
+    connect: inMemoryConnector(server)
   })
   const handler = ((request: Request, env?: unknown) => forward(pool, request, clientAddress(request, env))) as PorticoFetchHandler
   handler.close = async () => {
@@ -276,4 +266,3 @@ function responseHeaders (headers: Record<string, string | string[] | undefined>
   return out
 }
 
-function noop (): void {}

@@ -9,7 +9,8 @@
  * the head, its connection is destroyed so the client's response is aborted, never completed falsely.
  */
 import http, { type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http'
-import { Readable, duplexPair } from 'node:stream'
+import { Readable } from 'node:stream'
+import { inMemoryConnector } from './in-memory.js'
 import { ProxyError } from '../errors.js'
 import { RemoteNode } from './remote.js'
 import type { DispatchOptions, ResponseHandler, Upstream, UpstreamRequest } from './types.js'
@@ -45,18 +46,7 @@ export class InProcessUpstream implements Upstream {
       connectTimeout: 0,
       maxConnections: 1024,
       keepAlive: 30_000,
-      connect (_opts, callback) {
-        const [client, serverSide] = duplexPair()
-        // Sockets need an error listener each; a destroyed pair reports errors to both ends.
-        serverSide.on('error', noop)
-        // On Node 20 destroying one end of a duplexPair does not destroy the other: link them, so a client that
-        // leaves (the proxy aborts the upstream request) closes the handler's request and response.
-        client.once('close', () => serverSide.destroy())
-        serverSide.once('close', () => client.destroy())
-        server.emit('connection', serverSide)
-        // undici expects the connector to answer asynchronously, like a real connect.
-        process.nextTick(callback, null, client as unknown as import('node:net').Socket)
-      }
+      connect: inMemoryConnector(server)
     }, id)
   }
 
