@@ -7,7 +7,6 @@ import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
-import { describeDevCertificate, writeDevCertificate } from './dev-cert.js'
 import { ConfigError, Proxy, createLogger, loadConfigFile, loadConfigObject, type PorticoConfig, type ResolvedConfig } from '../index.js'
 
 const PACKAGE = JSON.parse(readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '../../../package.json'), 'utf8')) as { version: string }
@@ -189,6 +188,8 @@ export async function main (argv: string[]): Promise<void> {
     .option('--days <n>', 'validity in days', parseDays, 30)
     .exitOverride()
     .action(async (hosts: string[], sub: { out: string, days: number }) => {
+      // Loaded on demand: the certificate generator is not needed (nor kept in memory) by a running proxy.
+      const { describeDevCertificate, writeDevCertificate } = await import('./dev-cert.js')
       let files
       try {
         files = await writeDevCertificate({ hosts, outDir: sub.out, days: sub.days })
