@@ -3,49 +3,14 @@ import assert from 'node:assert/strict'
 import http from 'node:http'
 import type net from 'node:net'
 import { once } from 'node:events'
-import { createHash, randomBytes } from 'node:crypto'
-import { Readable } from 'node:stream'
+import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance } from 'fastify'
 import Koa from 'koa'
 import { WebSocket, WebSocketServer } from 'ws'
 import { createProxy } from '../../src/index.js'
 import { porticoFastify } from '../../src/adapters/index.js'
 import { rawExchange, send, startOrigin, startProxy, type Origin } from '../helpers/servers.js'
-
-const MiB = 1024 * 1024
-
-/** A deterministic pseudo-random stream of `size` bytes, hashed as it is produced. */
-function generated (size: number): { stream: Readable, digest: Promise<string> } {
-  const hash = createHash('sha256')
-  const block = randomBytes(64 * 1024)
-  let left = size
-  let resolveDigest!: (d: string) => void
-  const digest = new Promise<string>((resolve) => { resolveDigest = resolve })
-  const stream = new Readable({
-    read () {
-      if (left === 0) {
-        resolveDigest(hash.digest('hex'))
-        this.push(null)
-        return
-      }
-      const n = Math.min(left, block.length)
-      const chunk = Buffer.from(block.subarray(0, n))
-      chunk.writeUInt32BE(left >>> 0, 0)
-      left -= n
-      hash.update(chunk)
-      this.push(chunk)
-    }
-  })
-  return { stream, digest }
-}
-
-/** Hashes a readable to the end: its SHA-256 and length. */
-async function hashOf (body: AsyncIterable<Buffer>): Promise<{ digest: string, bytes: number }> {
-  const h = createHash('sha256')
-  let bytes = 0
-  for await (const c of body) { h.update(c); bytes += c.length }
-  return { digest: h.digest('hex'), bytes }
-}
+import { MiB, generated, hashOf } from '../helpers/adapters.js'
 
 /** An origin that hashes uploads (answering the hex digest) and streams 100 MiB downloads (digest in `served`). */
 async function bulkOrigin (): Promise<Origin & { served: Promise<string>[] }> {

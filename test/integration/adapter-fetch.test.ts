@@ -1,45 +1,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
-import { createHash, randomBytes } from 'node:crypto'
 import { Hono } from 'hono'
 import { createProxy } from '../../src/index.js'
 import { toFetchHandler } from '../../src/adapters/index.js'
 import { send, startOrigin, startProxy, type Origin } from '../helpers/servers.js'
-
-const MiB = 1024 * 1024
-
-/** A deterministic pseudo-random web stream of `size` bytes, hashed as it is produced. */
-function generated (size: number): { stream: ReadableStream<Uint8Array>, digest: Promise<string> } {
-  const hash = createHash('sha256')
-  const block = randomBytes(64 * 1024)
-  let left = size
-  let resolveDigest!: (d: string) => void
-  const digest = new Promise<string>((resolve) => { resolveDigest = resolve })
-  const stream = new ReadableStream<Uint8Array>({
-    pull (controller) {
-      if (left === 0) {
-        resolveDigest(hash.digest('hex'))
-        controller.close()
-        return
-      }
-      const n = Math.min(left, block.length)
-      const chunk = Buffer.from(block.subarray(0, n))
-      chunk.writeUInt32BE(left >>> 0, 0)
-      left -= n
-      hash.update(chunk)
-      controller.enqueue(chunk)
-    }
-  })
-  return { stream, digest }
-}
-
-async function hashOf (body: AsyncIterable<Uint8Array>): Promise<{ digest: string, bytes: number }> {
-  const h = createHash('sha256')
-  let bytes = 0
-  for await (const c of body) { h.update(c); bytes += c.length }
-  return { digest: h.digest('hex'), bytes }
-}
+import { MiB, generatedWeb, hashOf } from '../helpers/adapters.js'
 
 /** An origin that hashes uploads, streams 100 MiB on /down (digest in `served`), and describes other requests. */
 async function origin (): Promise<Origin & { served: Promise<string>[] }> {
@@ -50,7 +16,7 @@ async function origin (): Promise<Origin & { served: Promise<string>[] }> {
       return
     }
     if (req.url === '/down') {
-      const g = generated(100 * MiB)
+      const g = generatedWeb(100 * MiB)
       served.push(g.digest)
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(100 * MiB) })
       const reader = g.stream.getReader()
@@ -88,7 +54,7 @@ test('fetch handler: 100 MiB upload and 100 MiB download stream through intact (
   const handler = toFetchHandler(proxy)
   t.after(async () => { await handler.close(); await Promise.all([proxy.close(), o.close()]) })
 
-  const up = generated(100 * MiB)
+  const up = generatedWeb(100 * MiB)
   const upRes = await handler(new Request('http://app.test/up', { method: 'POST', body: up.stream, duplex: 'half' } as RequestInit))
   assert.equal(await upRes.text(), `${100 * MiB} ${await up.digest}`)
   assert.equal(o.requests[0].headers['transfer-encoding'], 'chunked')
@@ -211,7 +177,7 @@ test('fetch handler in Hono served on a port (by Portico, in-process): 100 MiB e
 
   assert.equal((await send(`${front.url}/`)).body.toString(), 'home')
   const port = front.port
-  const up = generated(100 * MiB)
+  const up = generatedWeb(100 * MiB)
   const upReply = await new Promise<string>((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/up', agent: false }, (res) => {
       let b = ''

@@ -13,23 +13,11 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerRespon
 import https from 'node:https'
 import http2 from 'node:http2'
 import type { AddressInfo, Socket } from 'node:net'
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { generate } from 'selfsigned'
-import { WebSocket, WebSocketServer } from 'ws'
 import { createProxy, proxy } from '../../src/index.js'
-import { startOrigin, writeRepeated, type Origin } from '../helpers/servers.js'
-
-const MiB = 1024 * 1024
-const BIG = 100 * MiB
-const BLOCK = randomBytes(64 * 1024)
-
-/** SHA-256 of what the origin's /big sends: BLOCK repeated to 100 MiB. */
-const BIG_SHA256 = ((): string => {
-  const h = createHash('sha256')
-  for (let i = 0; i < BIG / BLOCK.length; i++) h.update(BLOCK)
-  return h.digest('hex')
-})()
+import { BIG, BIG_SHA256, MiB, clients, closeWebSocket, echo, pumpInto, testOrigin, type CallReply, type ParsedRequest } from '../helpers/adapters.js'
 
 /** A throwaway certificate for 127.0.0.1 and localhost, made for this run and never written to disk. */
 const TLS = await (async (): Promise<{ key: string, cert: string }> => {
@@ -41,86 +29,10 @@ const TLS = await (async (): Promise<{ key: string, cert: string }> => {
   return { key: pems.private, cert: pems.cert }
 })()
 
-// --- the origin ------------------------------------------------------------------------------------------------
-
-/** A request as the origin received it, body included (hashed whole, kept up to 1 MiB). */
-interface Arrival {
-  method: string
-  url: string
-  headers: IncomingHttpHeaders
-  bytes: number
-  sha256: string
-  body: Buffer
-}
-
-interface TestOrigin extends Origin {
-  arrivals: Arrival[]
-  handshakes: { url: string, headers: IncomingHttpHeaders }[]
-  /** Resolves once a GET /endless response closes. */
-  endlessClosed: Promise<void>
-}
-
-/**
- * The origin behind every case: GET /big sends 100 MiB, GET /endless streams until its response closes, every
- * other request is recorded with its body and answered "origin saw METHOD URL"; WebSocket messages are echoed.
- */
-async function testOrigin (): Promise<TestOrigin> {
-  const arrivals: Arrival[] = []
-  const handshakes: TestOrigin['handshakes'] = []
-  let onEndlessClosed!: () => void
-  const endlessClosed = new Promise<void>((resolve) => { onEndlessClosed = resolve })
-  const origin = await startOrigin((req, res) => {
-    if (req.url === '/big') {
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BIG })
-      writeRepeated(res, BLOCK, BIG)
-      return
-    }
-    if (req.url === '/endless') {
-      res.on('close', onEndlessClosed)
-      res.writeHead(200, { 'content-type': 'application/octet-stream' })
-      const pump = (): void => {
-        while (!res.destroyed) if (!res.write(BLOCK)) { res.once('drain', pump); return }
-      }
-      pump()
-      return
-    }
-    const hash = createHash('sha256')
-    const kept: Buffer[] = []
-    let bytes = 0
-    req.on('data', (c: Buffer) => {
-      hash.update(c)
-      bytes += c.length
-      if (bytes <= MiB) kept.push(c)
-    })
-    req.on('end', () => {
-      arrivals.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, bytes, sha256: hash.digest('hex'), body: Buffer.concat(kept) })
-      res.writeHead(200, { 'content-type': 'text/plain' })
-      res.end(`origin saw ${req.method} ${req.url}`)
-    })
-  })
-  const wss = new WebSocketServer({ noServer: true })
-  origin.server.on('upgrade', (req: IncomingMessage, socket, head) => {
-    handshakes.push({ url: req.url ?? '', headers: req.headers })
-    wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })))
-  })
-  const close = origin.close
-  return Object.assign(origin, {
-    arrivals,
-    handshakes,
-    endlessClosed,
-    close: async () => {
-      for (const ws of wss.clients) ws.terminate()
-      wss.close()
-      await close()
-    }
-  })
-}
-
 // --- the app: what a framework would do, by hand -----------------------------------------------------------------
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void
 type Middleware = (req: IncomingMessage, res: ServerResponse, next: () => void) => void
-type ParsedRequest = IncomingMessage & { originalUrl?: string, body?: unknown, rawBody?: Buffer }
 
 /**
  * `app.use(prefix, mw)` as Express and Connect do it: a request under `prefix` reaches `mw` with the prefix
@@ -219,126 +131,7 @@ async function serve (transport: Transport, listener: Listener): Promise<App> {
   }
 }
 
-interface Reply {
-  status: number
-  headers: IncomingHttpHeaders
-  body: Buffer
-}
-
-/** One HTTP/1.1 request over http or https (trusting the test certificate); each string or Buffer is one write. */
-function call (url: string, options: { method?: string, path?: string, headers?: http.OutgoingHttpHeaders, chunks?: (string | Buffer)[] } = {}): Promise<Reply> {
-  const u = new URL(url)
-  const request = u.protocol === 'https:' ? https.request : http.request
-  return new Promise((resolve, reject) => {
-    const req = request({
-      host: u.hostname,
-      port: u.port,
-      method: options.method ?? 'GET',
-      path: options.path ?? `${u.pathname}${u.search}`,
-      headers: options.headers,
-      ca: TLS.cert,
-      // Name the certificate's host for TLS, whatever Host header a case sends.
-      servername: 'localhost',
-      agent: false
-    }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    for (const c of options.chunks ?? []) req.write(c)
-    req.end()
-  })
-}
-
-/** Uploads `size` bytes, chunked; resolves with the reply status and the SHA-256 of what was sent. */
-function upload (url: string, size: number): Promise<{ status: number, sha256: string }> {
-  const u = new URL(url)
-  const request = u.protocol === 'https:' ? https.request : http.request
-  const hash = createHash('sha256')
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent: false, ca: TLS.cert, headers: { 'content-type': 'application/octet-stream' } }, (res) => {
-      res.resume()
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, sha256: hash.digest('hex') }))
-    })
-    req.on('error', reject)
-    pumpInto(req, size, hash)
-  })
-}
-
-/** Writes `size` bytes of BLOCK, each chunk stamped with a counter, honouring backpressure; hashes what it wrote. */
-function pumpInto (sink: NodeJS.WritableStream, size: number, hash: ReturnType<typeof createHash>): void {
-  let left = size
-  const pump = (): void => {
-    while (left > 0) {
-      const chunk = Buffer.from(BLOCK.subarray(0, Math.min(left, BLOCK.length)))
-      chunk.writeUInt32BE(left >>> 0, 0)
-      left -= chunk.length
-      hash.update(chunk)
-      if (!sink.write(chunk)) { sink.once('drain', pump); return }
-    }
-    sink.end()
-  }
-  pump()
-}
-
-/** GETs `url` and hashes the body as it arrives. */
-function download (url: string): Promise<{ status: number, bytes: number, sha256: string }> {
-  const u = new URL(url)
-  const get = u.protocol === 'https:' ? https.get : http.get
-  return new Promise((resolve, reject) => {
-    get(url, { agent: false, ca: TLS.cert }, (res) => {
-      const hash = createHash('sha256')
-      let bytes = 0
-      res.on('data', (c: Buffer) => { hash.update(c); bytes += c.length })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes, sha256: hash.digest('hex') }))
-      res.on('error', reject)
-    }).on('error', reject)
-  })
-}
-
-/** GETs `url` and destroys the request once 1 MiB of the body has arrived. */
-function leaveMidDownload (url: string): Promise<void> {
-  const u = new URL(url)
-  const get = u.protocol === 'https:' ? https.get : http.get
-  return new Promise((resolve, reject) => {
-    const req = get(url, { agent: false, ca: TLS.cert }, (res) => {
-      assert.equal(res.statusCode, 200)
-      let bytes = 0
-      res.on('error', () => {})
-      res.on('data', (c: Buffer) => {
-        bytes += c.length
-        if (bytes >= MiB && !req.destroyed) {
-          req.destroy()
-          resolve()
-        }
-      })
-    })
-    req.on('error', (err) => { if (!req.destroyed) reject(err) })
-  })
-}
-
-function openWebSocket (url: string, headers: Record<string, string> = {}): Promise<WebSocket> {
-  const ws = new WebSocket(url, { headers, ca: TLS.cert })
-  return new Promise((resolve, reject) => {
-    ws.once('open', () => resolve(ws))
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`handshake answered ${res.statusCode}`)))
-    ws.once('error', reject)
-  })
-}
-
-async function echo (ws: WebSocket, text: string): Promise<string> {
-  ws.send(text)
-  const [msg] = await once(ws, 'message') as [Buffer]
-  return msg.toString()
-}
-
-async function closeWebSocket (ws: WebSocket): Promise<void> {
-  const closed = once(ws, 'close')
-  ws.close()
-  await closed
-}
+const { call, upload, download, leaveMidDownload, openWebSocket } = clients(TLS.cert)
 
 // --- HTTP/1.1 cases, on every server ---------------------------------------------------------------------------
 
@@ -498,7 +291,7 @@ async function serveH2 (listener: Listener): Promise<App & { session: http2.Clie
 }
 
 /** One HTTP/2 request on `session`; each string or Buffer is one write. */
-function h2call (session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, chunks: (string | Buffer)[] = []): Promise<Reply> {
+function h2call (session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, chunks: (string | Buffer)[] = []): Promise<CallReply> {
   return new Promise((resolve, reject) => {
     const stream = session.request(headers, { endStream: chunks.length === 0 })
     const body: Buffer[] = []
