@@ -168,3 +168,60 @@ test('portico cert --dev writes a certificate and key the TLS listener can use',
   const bad = await runCli(['cert', 'localhost'])
   assert.equal(bad.code, 2)
 })
+
+test('SIGHUP reloads certificates (file watching off) and the config file', async (t) => {
+  const { testCert } = await import('../helpers/tls.js')
+  const tls = await import('node:tls')
+  const dir = mkdtempSync(path.join(tmpdir(), 'portico-hup-'))
+  const first = await testCert(['hup.test'], dir)
+  const origin = await startOrigin((_req, res) => res.end('v1'))
+  const other = await startOrigin((_req, res) => res.end('v2'))
+  t.after(() => Promise.all([origin.close(), other.close()]))
+  const file = path.join(dir, 'portico.yaml')
+  const yaml = (node: string): string => `listen: [{ host: 127.0.0.1, port: 0, tls: true }]
+tls: { watch: false, certificates: [{ hosts: ["hup.test"], cert: ${first.certFile}, key: ${first.keyFile} }] }
+upstreams: { "*": ["${node}"] }
+`
+  writeFileSync(file, yaml(origin.url))
+  const cli = await startCli(['--config', file])
+  const port = Number(new URL(cli.url).port)
+  const fingerprint = (): Promise<string> => new Promise((resolve, reject) => {
+    const s = tls.connect({ port, host: '127.0.0.1', servername: 'hup.test', rejectUnauthorized: false }, () => {
+      resolve(s.getPeerX509Certificate()!.fingerprint256)
+      s.end()
+    })
+    s.on('error', reject)
+  })
+  const before = await fingerprint()
+  const fresh = await testCert(['hup.test'], mkdtempSync(path.join(tmpdir(), 'portico-hup2-')))
+  writeFileSync(first.certFile, fresh.cert)
+  writeFileSync(first.keyFile, fresh.key)
+  writeFileSync(file, yaml(other.url))
+  assert.equal(await fingerprint(), before, 'nothing changes before the signal (watching is off)')
+  cli.child.kill('SIGHUP')
+  const expected = new X509Certificate(fresh.cert).fingerprint256
+  const deadline = Date.now() + 5000
+  let now = before
+  while (now !== expected && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    now = await fingerprint()
+  }
+  assert.equal(now, expected)
+  const https = await import('node:https')
+  const get = (): Promise<string> => new Promise<string>((resolve, reject) => {
+    https.get({ host: '127.0.0.1', port, servername: 'hup.test', headers: { host: 'hup.test' }, rejectUnauthorized: false, agent: false }, (res) => {
+      let b = ''
+      res.on('data', (d) => { b += d })
+      res.on('end', () => resolve(b))
+    }).on('error', reject)
+  })
+  // The config file is read asynchronously after the signal: poll (bounded) until the new route answers.
+  let body = await get()
+  while (body !== 'v2' && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    body = await get()
+  }
+  assert.equal(body, 'v2', 'the reloaded config routes to the new node')
+  cli.child.kill('SIGTERM')
+  assert.equal(await cli.exited, 0)
+})
