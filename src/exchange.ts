@@ -205,8 +205,8 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
     // RFC 9110 §15.2: no 1xx to an HTTP/1.0 client. 100 Continue was already answered by Node itself.
     if (this.req.httpVersionMinor === 0 && this.req.httpVersionMajor === 1) return
     if (status === 103) {
-      const hints: Record<string, string | string[]> = {}
-      for (const [k, v] of Object.entries(trailersToObject(rawHeaders))) hints[k] = v
+      // Repeated fields are joined, except Link, which stays a list (one field per hint).
+      const hints: Record<string, string | string[]> = trailersToObject(rawHeaders)
       const links: string[] = []
       for (let i = 0; i < rawHeaders.length; i += 2) {
         if (rawHeaders[i].toString('latin1').toLowerCase() === 'link') links.push(rawHeaders[i + 1].toString('latin1'))

@@ -220,18 +220,14 @@ export function handleUpgrade (runtime: Runtime, ctx: ExchangeContext, req: Inco
     next()
     return
   }
-  const host = routed !== null && !(routed instanceof ProxyError) ? routed.host : req.headers.host ?? ''
-  const exchange = new UpgradeExchange(nextRequestId(), req, socket, head, ctx, host, routed !== null && !(routed instanceof ProxyError) ? routed.route.name : null,
-    routed !== null && !(routed instanceof ProxyError) ? routed.route.dispatchOptions.bodyTimeout : 0, h2 ?? null)
-  if (routed === null) {
-    exchange.onError(new ProxyError('PORTICO_ERR_NO_ROUTE'))
+  const ok = routed !== null && !(routed instanceof ProxyError) ? routed : null
+  const exchange = new UpgradeExchange(nextRequestId(), req, socket, head, ctx, ok?.host ?? req.headers.host ?? '',
+    ok?.route.name ?? null, ok?.route.dispatchOptions.bodyTimeout ?? 0, h2 ?? null)
+  if (ok === null) {
+    exchange.onError(routed instanceof ProxyError ? routed : new ProxyError('PORTICO_ERR_NO_ROUTE'))
     return
   }
-  if (routed instanceof ProxyError) {
-    exchange.onError(routed)
-    return
-  }
-  const upstreamReq = upstreamHead(req, routed)
+  const upstreamReq = upstreamHead(req, ok)
   if (upstreamReq === INVALID_HOST) {
     exchange.onError(new ProxyError('PORTICO_ERR_BAD_REQUEST', 'more than one Host header'))
     return
@@ -241,13 +237,13 @@ export function handleUpgrade (runtime: Runtime, ctx: ExchangeContext, req: Inco
     // since the HTTP/2 client never sent a key (the stream itself is the proof of the upgrade).
     upstreamReq.headers.push('sec-websocket-key', randomBytes(16).toString('base64'))
   }
-  routed.route.upstream.dispatch({
+  ok.route.upstream.dispatch({
     method: h2 !== undefined ? 'GET' : req.method ?? 'GET',
     path: upstreamReq.path,
     headers: upstreamReq.headers,
     body: null,
     upgrade: String(req.headers.upgrade ?? 'websocket')
-  }, routed.route.dispatchOptions, exchange)
+  }, ok.route.dispatchOptions, exchange)
 }
 
 /**

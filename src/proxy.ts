@@ -11,7 +11,7 @@ import { normalizeHost } from './routing/host.js'
 import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { UpstreamPool } from './balancer/pool.js'
-import type { MemberSpec, ResolvedConfig, ResolvedListener, ResolvedRoute } from './config/resolve.js'
+import { isResolvedConfig, type MemberSpec, type ResolvedConfig, type ResolvedListener, type ResolvedRoute } from './config/resolve.js'
 import { handleRequest, handleUpgrade, type CompiledRoute, type NextFunction, type Runtime } from './pipeline.js'
 import { loadConfigObjectSync } from './config/load.js'
 import type { PorticoConfig } from './config/schema.js'
@@ -140,7 +140,7 @@ export class Proxy {
    * Throws ConfigError and keeps the old config when the new one is invalid.
    */
   async reload (options: ResolvedConfig | PorticoConfig): Promise<void> {
-    const config = isResolved(options) ? options : loadConfigObjectSync(options)
+    const config = isResolvedConfig(options) ? options : loadConfigObjectSync(options)
     const old = this.#live
     this.#live = compile(config, this.#logger)
     this.#config = config
@@ -321,11 +321,6 @@ function redirectHandler (httpsPort: number, logger: Logger): (req: IncomingMess
   }
 }
 
-function isResolved (c: ResolvedConfig | PorticoConfig): c is ResolvedConfig {
-  const routes = (c as { routes?: unknown[] }).routes
-  return Array.isArray(routes) && routes.length > 0 && typeof (routes[0] as { dispatchOptions?: unknown, upstream?: { members?: unknown } }).upstream?.members !== 'undefined' &&
-    Array.isArray((c as ResolvedConfig).listen) && typeof (c as ResolvedConfig).server === 'object' && typeof (c as ResolvedConfig).server.drainTimeout === 'number'
-}
 
 /** Builds live upstreams and the route table for a config. Nodes with identical settings share one pool. */
 function compile (config: ResolvedConfig, logger: Logger): Live {

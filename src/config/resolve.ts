@@ -91,7 +91,11 @@ export interface ResolvedListener {
   redirectToHttps: number | false
 }
 
+/** Brands a resolved config (kept by object spread, unlike a WeakSet entry), so APIs taking either form can tell. */
+export const RESOLVED: unique symbol = Symbol.for('portico.resolvedConfig')
+
 export interface ResolvedConfig {
+  readonly [RESOLVED]: true
   listen: ResolvedListener[]
   routes: ResolvedRoute[]
   server: { drainTimeout: number, keepAliveTimeout: number, headersTimeout: number, requestTimeout: number, maxHeaderSize: number }
@@ -239,6 +243,7 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
   if (issues.length > 0) return { issues }
   return {
     config: {
+      [RESOLVED]: true,
       listen: (cfg.listen ?? [{ port: 8080 }]).map((l) => ({
         host: l.host ?? '0.0.0.0',
         port: l.port,
@@ -428,4 +433,9 @@ function resolveServerTls (cfg: ParsedConfig, baseDir: string, issues: ConfigIss
     certificates.push({ hosts, certFile: path.resolve(baseDir, c.cert), keyFile: path.resolve(baseDir, c.key), passphrase, default: c.default ?? false })
   })
   return { certificates, minVersion: cfg.tls.minVersion ?? 'TLSv1.2', ciphers: cfg.tls.ciphers, watch: cfg.tls.watch ?? true }
+}
+
+/** True for a config produced by `resolveConfig` (or a spread copy of one), false for user options. */
+export function isResolvedConfig (c: unknown): c is ResolvedConfig {
+  return typeof c === 'object' && c !== null && (c as { [RESOLVED]?: unknown })[RESOLVED] === true
 }

@@ -96,3 +96,14 @@ test('malformed requests: bad request line 400, duplicate Host 400, missing Host
   // HTTP/1.0 without Host is valid and goes to the catch-all.
   assert.match(await rawExchange(proxy.port, 'GET /ten HTTP/1.0\r\n\r\n'), /^HTTP\/1\.1 200 [\s\S]*o \/ten$/)
 })
+
+test('reload(options) swaps routes at once; an invalid config is refused and the old one stays', async (t) => {
+  const [a, b] = await Promise.all([named('a'), named('b')])
+  const proxy = await startProxy({ upstreams: { '*': [a.url] } })
+  t.after(() => Promise.all([proxy.close(), a.close(), b.close()]))
+  assert.equal((await send(`${proxy.url}/x`)).body.toString(), 'a /x')
+  await proxy.proxy.reload({ upstreams: { '*': [b.url] } })
+  assert.equal((await send(`${proxy.url}/x`)).body.toString(), 'b /x')
+  await assert.rejects(proxy.proxy.reload({ upstreams: { '*': ['not a url'] } }), /upstreams\.\*\.0: expected a node URL/)
+  assert.equal((await send(`${proxy.url}/y`)).body.toString(), 'b /y')
+})
