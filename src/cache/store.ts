@@ -71,6 +71,13 @@ export interface CacheStore {
   delete (key: string): MaybePromise<number>
   /** Removes what the filter matches on this store (and, for a shared store, for every instance). */
   purge (filter: PurgeFilter): Promise<number>
+  /**
+   * Optional: calls `listener` after every purge or delete, so a local layer (the cache's in-flight request
+   * collapsing) can drop what it holds for the matched entries. A shared store (Redis) also reports the purges and
+   * deletes of every other instance on the same backing storage; its own are reported directly, once, before
+   * `purge`/`delete` resolves. Listeners must not throw (a throw is caught and ignored).
+   */
+  onPurge? (listener: (filter: PurgeFilter) => void): void
   /** Total body bytes held, when the store knows (memory). */
   readonly bytes?: number
   close (): Promise<void>

@@ -1,0 +1,571 @@
+/**
+ * A CacheStore shared by every Portico instance on one Redis (ioredis). Bodies are streamed in chunks, so a large
+ * response is never held whole in memory on either side.
+ *
+ * Key layout (`P` is the prefix, default "portico:"):
+ *
+ *   P m:{primary key}  hash   field = variant ("" without Vary) → StoredMeta as JSON. All variants of a URL come
+ *                             back with one HGETALL. PEXPIREAT = the latest `expires` among its variants.
+ *   P b:{bodyId}       list   the committed body, in chunks of `chunkSize` bytes (the last one shorter).
+ *                             PEXPIREAT = its meta's `expires`. An empty body has no list.
+ *   P w:{writer id}    list   a body being written: RPUSHed chunk by chunk as the response arrives, with a 10 min
+ *                             TTL refreshed on every push (a writer that dies leaves nothing for long). Commit
+ *                             RENAMEs it to P b:{bodyId}; abort DELetes it.
+ *   P t:{tag}          set    primary keys with a variant carrying the tag (Surrogate-Key / Cache-Tag).
+ *   P h:{host}         set    primary keys stored for the host. Both set kinds live as long as their longest
+ *                             entry; members whose hash is gone are dropped by the next purge that meets them.
+ *   P purge            channel  every purge and delete, as JSON `{ origin, filter }`, for the other instances.
+ *
+ * Writes that must be atomic run as Lua scripts: commit (check the chunk count, RENAME, HSET, expiries, sets,
+ * retiring the replaced body and expired siblings), update (304: new head, same body) and the per-key purge
+ * (delete the matching variants and their bodies). A purge by tag or host walks its set with SSCAN and runs the
+ * per-key script on each member, so Redis is never blocked for a whole purge. A replaced body is not deleted at
+ * once but given 30 s, so a response streaming it finishes; a purged or deleted body is deleted at once.
+ * The scripts name keys they build from the prefix (bodies, sets): fine for a single Redis, not for Cluster.
+ *
+ * Failure: the client runs without an offline queue and with a command timeout, so while Redis is down or
+ * unresponsive every call fails within `commandTimeout` (most at once) instead of waiting; the cache then
+ * bypasses itself. The client reconnects forever with a capped backoff, so the store comes back with Redis.
+ */
+import { randomBytes } from 'node:crypto'
+import { Redis } from 'ioredis'
+import type { BodyWriter, CacheStore, PurgeFilter, StoredMeta, StoredResponse } from './store.js'
+
+export interface RedisStoreLogger {
+  warn (obj: object, msg: string): void
+  info (obj: object, msg: string): void
+}
+
+export interface RedisStoreOptions {
+  /** redis://[user:password@]host:port[/db] (or rediss:// for TLS). */
+  url: string
+  /** Prepended to every key and the pub/sub channel. Default "portico:". */
+  prefix?: string
+  /** Bytes per stored body chunk (one list element). Default 64 KiB. */
+  chunkSize?: number
+  /** Largest single response body. */
+  maxObjectSize: number
+  /** Milliseconds a Redis command may take before it fails. Default 1000. */
+  commandTimeout?: number
+  logger?: RedisStoreLogger
+}
+
+/** Thrown (or rejected with) by every method while Redis is not connected. */
+export class RedisUnavailableError extends Error {
+  constructor (status: string) {
+    super(`redis cache store unavailable (connection ${status})`)
+    this.name = 'RedisUnavailableError'
+  }
+}
+
+/** TTL of a body being written, refreshed by every push. */
+const PENDING_TTL_MS = 10 * 60_000
+/** How long a replaced body stays readable for responses already streaming it. */
+const REPLACED_GRACE_MS = 30_000
+/** Chunks per LRANGE when reading a body. */
+const READ_BATCH = 16
+/** Primary keys per SSCAN step of a purge. */
+const SCAN_COUNT = 200
+
+/** Shared Lua: give a retired body list at most `grace` ms more (it may be streaming to someone). */
+const LUA_RETIRE = `
+local function retire (k, grace)
+  local t = redis.call('PTTL', k)
+  if t == -1 or t > grace then redis.call('PEXPIRE', k, grace) end
+end
+local function decode (s)
+  local ok, m = pcall(cjson.decode, s)
+  if ok and type(m) == 'table' then return m end
+  return nil
+end
+-- Integral ms as a plain decimal string (a Lua number could be formatted with an exponent).
+local function ms (n)
+  return string.format('%.0f', math.ceil(n))
+end
+local function extend (k, member, exp, now)
+  redis.call('SADD', k, member)
+  local t = redis.call('PTTL', k)
+  if t < 0 or t < exp - now then redis.call('PEXPIREAT', k, ms(exp)) end
+end
+`
+
+/**
+ * KEYS: hash, writer list, body list, host set, tag sets...
+ * ARGV: variant, meta JSON, expires, now, chunk count, primary key, body key prefix, bodyId, grace
+ * Returns 1, or 0 when the writer list does not hold the expected chunks (nothing is changed then).
+ */
+const LUA_COMMIT = LUA_RETIRE + `
+local exp = tonumber(ARGV[3])
+local now = tonumber(ARGV[4])
+local n = tonumber(ARGV[5])
+if redis.call('LLEN', KEYS[2]) ~= n then return 0 end
+local maxexp = exp
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  local m = decode(fields[i + 1])
+  local replaced = fields[i] == ARGV[1]
+  if replaced or m == nil or type(m.expires) ~= 'number' or m.expires <= now then
+    redis.call('HDEL', KEYS[1], fields[i])
+    if m ~= nil and type(m.bodyId) == 'string' and m.bodyId ~= ARGV[8] then
+      if replaced then retire(ARGV[7] .. m.bodyId, tonumber(ARGV[9])) else redis.call('DEL', ARGV[7] .. m.bodyId) end
+    end
+  elseif m.expires > maxexp then
+    maxexp = m.expires
+  end
+end
+if n > 0 then
+  redis.call('RENAME', KEYS[2], KEYS[3])
+  redis.call('PEXPIREAT', KEYS[3], ARGV[3])
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ms(maxexp))
+for i = 4, #KEYS do extend(KEYS[i], ARGV[6], maxexp, now) end
+return 1
+`
+
+/**
+ * KEYS: hash, body list, host set, tag sets...
+ * ARGV: variant, meta JSON, expires, now, bodyId, primary key
+ * Replaces the head whose bodyId matches, keeps the body (its expiry follows the new head). Returns 1, or 0 when
+ * no stored variant has that body.
+ */
+const LUA_UPDATE = LUA_RETIRE + `
+local exp = tonumber(ARGV[3])
+local now = tonumber(ARGV[4])
+local fields = redis.call('HGETALL', KEYS[1])
+local found = nil
+local maxexp = exp
+for i = 1, #fields, 2 do
+  local m = decode(fields[i + 1])
+  if m ~= nil and m.bodyId == ARGV[5] then
+    found = fields[i]
+  elseif m ~= nil and type(m.expires) == 'number' and m.expires > maxexp then
+    maxexp = m.expires
+  end
+end
+if found == nil then return 0 end
+if found ~= ARGV[1] then redis.call('HDEL', KEYS[1], found) end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ms(maxexp))
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIREAT', KEYS[2], ARGV[3]) end
+for i = 3, #KEYS do extend(KEYS[i], ARGV[6], maxexp, now) end
+return 1
+`
+
+/**
+ * KEYS: hash [, set the primary key is a member of]
+ * ARGV: mode ("all", "tag" or "path"), tag or path prefix, host, body key prefix, now, primary key
+ * Deletes the matching variants (and any expired or unreadable one) with their bodies; returns how many live
+ * variants matched. Drops the key from the set once it no longer belongs there.
+ */
+const LUA_PURGE_KEY = LUA_RETIRE + `
+local mode = ARGV[1]
+local arg = ARGV[2]
+local now = tonumber(ARGV[5])
+local fields = redis.call('HGETALL', KEYS[1])
+local removed = 0
+local kept = 0
+for i = 1, #fields, 2 do
+  local m = decode(fields[i + 1])
+  local hit = true
+  if m ~= nil and mode == 'tag' then
+    hit = false
+    if type(m.tags) == 'table' then
+      for _, t in ipairs(m.tags) do
+        if t == arg then hit = true break end
+      end
+    end
+  elseif m ~= nil and mode == 'path' then
+    hit = m.host == ARGV[3] and type(m.path) == 'string' and string.sub(m.path, 1, #arg) == arg
+  end
+  local expired = m == nil or type(m.expires) ~= 'number' or m.expires <= now
+  if hit or expired then
+    redis.call('HDEL', KEYS[1], fields[i])
+    if m ~= nil and type(m.bodyId) == 'string' then redis.call('DEL', ARGV[4] .. m.bodyId) end
+    if hit and not expired then removed = removed + 1 end
+  else
+    kept = kept + 1
+  end
+end
+if #KEYS > 1 and (mode == 'tag' or kept == 0) then redis.call('SREM', KEYS[2], ARGV[6]) end
+return removed
+`
+
+interface Scripts {
+  porticoCommit (numKeys: number, ...args: (string | number)[]): Promise<number>
+  porticoUpdate (numKeys: number, ...args: (string | number)[]): Promise<number>
+  porticoPurgeKey (numKeys: number, ...args: (string | number)[]): Promise<number>
+}
+
+/** The URL for logs, without a password. */
+function safeUrl (url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password !== '') u.password = '***'
+    return u.toString()
+  } catch {
+    return '(unparseable url)'
+  }
+}
+
+function isFilter (f: unknown): f is PurgeFilter {
+  if (typeof f !== 'object' || f === null) return false
+  const o = f as Record<string, unknown>
+  return typeof o.key === 'string' || typeof o.tag === 'string' || (typeof o.host === 'string' && typeof o.pathPrefix === 'string')
+}
+
+export class RedisStore implements CacheStore {
+  readonly name = 'redis'
+  readonly #client: Redis
+  readonly #sub: Redis
+  readonly #scripts: Scripts
+  readonly #prefix: string
+  readonly #chunkSize: number
+  readonly #maxObjectSize: number
+  readonly #logger: RedisStoreLogger | undefined
+  readonly #url: string
+  /** Tags this instance's own pub/sub messages, which it has already reported to its listeners. */
+  readonly #id = randomBytes(8).toString('hex')
+  readonly #listeners: ((filter: PurgeFilter) => void)[] = []
+  #down = false
+  #subscribed = false
+  #closed = false
+
+  constructor (opts: RedisStoreOptions) {
+    this.#prefix = opts.prefix ?? 'portico:'
+    this.#chunkSize = Math.max(1, opts.chunkSize ?? 64 * 1024)
+    this.#maxObjectSize = opts.maxObjectSize
+    this.#logger = opts.logger
+    this.#url = safeUrl(opts.url)
+    const commandTimeout = opts.commandTimeout ?? 1000
+    this.#client = new Redis(opts.url, {
+      lazyConnect: false,
+      // Fail fast: no queueing while disconnected, in-flight commands fail when the connection drops, none waits
+      // longer than commandTimeout.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      commandTimeout,
+      connectTimeout: Math.max(2000, commandTimeout * 2),
+      // Reconnect forever, backing off to one attempt every 2 s.
+      retryStrategy: (times) => Math.min(200 * times, 2000),
+      connectionName: 'portico-cache'
+    })
+    this.#client.defineCommand('porticoCommit', { lua: LUA_COMMIT })
+    this.#client.defineCommand('porticoUpdate', { lua: LUA_UPDATE })
+    this.#client.defineCommand('porticoPurgeKey', { lua: LUA_PURGE_KEY })
+    this.#scripts = this.#client as unknown as Scripts
+    this.#client.on('error', (err: Error) => this.#lost(err.message))
+    this.#client.on('close', () => { if (!this.#closed) this.#lost('connection closed') })
+    this.#client.on('ready', () => {
+      if (this.#down) this.#logger?.info({ store: 'redis', url: this.#url }, 'redis cache store reconnected')
+      this.#down = false
+    })
+
+    // Purges of the other instances arrive on a second connection (a subscribed connection runs nothing else).
+    // It subscribes on every (re)connect itself, so a subscription that failed at startup is not lost.
+    this.#sub = this.#client.duplicate({ autoResubscribe: false, connectionName: 'portico-cache-sub', commandTimeout: undefined })
+    this.#sub.on('error', () => { /* reported through the main connection */ })
+    this.#sub.on('close', () => { this.#subscribed = false })
+    this.#sub.on('ready', () => {
+      this.#sub.subscribe(this.#channel).then(() => { this.#subscribed = true }, () => { /* retried on the next ready */ })
+    })
+    this.#sub.on('message', (channel: string, message: string) => this.#message(channel, message))
+  }
+
+  /** Connected: calls go to Redis. When false every call fails at once. */
+  get available (): boolean {
+    return this.#client.status === 'ready'
+  }
+
+  /**
+   * Resolves once both connections are up and the purge channel is subscribed; rejects after `timeoutMs`. Not
+   * needed for correctness (calls before that fail fast and the cache bypasses itself), but lets startup and
+   * tests begin with a working store.
+   */
+  async whenReady (timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (!(this.available && this.#subscribed)) {
+      if (this.#closed) throw new Error('redis cache store is closed')
+      if (Date.now() >= deadline) throw new RedisUnavailableError(this.#client.status)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+
+  onPurge (listener: (filter: PurgeFilter) => void): void {
+    this.#listeners.push(listener)
+  }
+
+  async get (key: string): Promise<StoredResponse[]> {
+    this.#check()
+    const fields = await this.#client.hgetall(this.#metaKey(key))
+    const now = Date.now()
+    const out: StoredResponse[] = []
+    for (const json of Object.values(fields)) {
+      let meta: StoredMeta
+      try {
+        meta = JSON.parse(json) as StoredMeta
+      } catch {
+        continue
+      }
+      if (meta.expires > now) out.push({ meta, chunks: null })
+    }
+    return out
+  }
+
+  async * body (meta: StoredMeta): AsyncIterable<Buffer> {
+    this.#check()
+    const key = this.#bodyKey(meta.bodyId)
+    let index = 0
+    let bytes = 0
+    while (bytes < meta.size) {
+      const batch = await this.#client.lrangeBuffer(key, index, index + READ_BATCH - 1)
+      if (batch.length === 0) throw new Error(`stored body is gone or short (${bytes} of ${meta.size} bytes)`)
+      for (const chunk of batch) {
+        bytes += chunk.length
+        if (bytes > meta.size) throw new Error(`stored body is longer than its head says (${meta.size} bytes)`)
+        yield chunk
+      }
+      index += batch.length
+    }
+  }
+
+  open (key: string, size: number | null): BodyWriter | null {
+    if (size !== null && size > this.#maxObjectSize) return null
+    this.#check()
+    const list = `${this.#prefix}w:${randomBytes(12).toString('hex')}`
+    return new RedisBodyWriter({
+      chunkSize: this.#chunkSize,
+      maxObjectSize: this.#maxObjectSize,
+      push: async (chunks) => {
+        this.#check()
+        const results = await this.#client.multi().rpush(list, ...chunks).pexpire(list, PENDING_TTL_MS).exec()
+        for (const [err] of results ?? []) if (err !== null) throw err
+      },
+      discard: () => {
+        if (this.available) this.#client.del(list).catch(() => { /* it expires on its own */ })
+      },
+      commit: async (chunks, meta) => {
+        this.#check()
+        const full = { ...meta, key }
+        const [hash, body, host, ...tags] = this.#entryKeys(full)
+        const ok = await this.#scripts.porticoCommit(4 + tags.length, hash, list, body, host, ...tags,
+          full.variant, JSON.stringify(full), Math.ceil(full.expires), Date.now(), chunks, key, `${this.#prefix}b:`, full.bodyId, REPLACED_GRACE_MS)
+        if (ok !== 1) throw new Error('redis cache store: body incomplete at commit (chunks lost while writing)')
+      }
+    })
+  }
+
+  async update (meta: StoredMeta): Promise<void> {
+    this.#check()
+    const keys = this.#entryKeys(meta)
+    await this.#scripts.porticoUpdate(keys.length, ...keys, meta.variant, JSON.stringify(meta), Math.ceil(meta.expires), Date.now(), meta.bodyId, meta.key)
+  }
+
+  async delete (key: string): Promise<number> {
+    this.#check()
+    const removed = await this.#purgeKey(key, null, 'all', '', '')
+    await this.#announce({ key })
+    return removed
+  }
+
+  async purge (filter: PurgeFilter): Promise<number> {
+    this.#check()
+    let removed = 0
+    if ('key' in filter) {
+      removed = await this.#purgeKey(filter.key, null, 'all', '', '')
+    } else if ('tag' in filter) {
+      removed = await this.#purgeSet(this.#tagKey(filter.tag), 'tag', filter.tag, '')
+    } else {
+      removed = await this.#purgeSet(this.#hostKey(filter.host), 'path', filter.pathPrefix, filter.host)
+    }
+    await this.#announce(filter)
+    return removed
+  }
+
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await Promise.all([this.#client, this.#sub].map(async (c) => {
+      if (c.status === 'ready') {
+        try {
+          await c.quit()
+          return
+        } catch { /* disconnect below */ }
+      }
+      c.disconnect()
+    }))
+  }
+
+  // ---- internals
+
+  get #channel (): string { return `${this.#prefix}purge` }
+  #metaKey (key: string): string { return `${this.#prefix}m:${key}` }
+  #bodyKey (bodyId: string): string { return `${this.#prefix}b:${bodyId}` }
+  #tagKey (tag: string): string { return `${this.#prefix}t:${tag}` }
+  #hostKey (host: string): string { return `${this.#prefix}h:${host}` }
+
+  /** The hash, body, host set and tag sets of an entry: what commit and update write. */
+  #entryKeys (meta: StoredMeta): string[] {
+    return [this.#metaKey(meta.key), this.#bodyKey(meta.bodyId), this.#hostKey(meta.host), ...[...new Set(meta.tags)].map((t) => this.#tagKey(t))]
+  }
+
+  /** Fails at once while disconnected (rather than waiting for ioredis to refuse the command). */
+  #check (): void {
+    if (this.#closed) throw new Error('redis cache store is closed')
+    if (this.#client.status !== 'ready') throw new RedisUnavailableError(this.#client.status)
+  }
+
+  #purgeKey (key: string, set: string | null, mode: 'all' | 'tag' | 'path', arg: string, host: string): Promise<number> {
+    const keys = set === null ? [this.#metaKey(key)] : [this.#metaKey(key), set]
+    return this.#scripts.porticoPurgeKey(keys.length, ...keys, mode, arg, host, `${this.#prefix}b:`, Date.now(), key)
+  }
+
+  async #purgeSet (set: string, mode: 'tag' | 'path', arg: string, host: string): Promise<number> {
+    let removed = 0
+    let cursor = '0'
+    do {
+      const [next, members] = await this.#client.sscan(set, cursor, 'COUNT', SCAN_COUNT)
+      cursor = next
+      const counts = await Promise.all(members.map((key) => this.#purgeKey(key, set, mode, arg, host)))
+      for (const n of counts) removed += n
+    } while (cursor !== '0')
+    return removed
+  }
+
+  /** Reports a purge to this instance's listeners, then to the other instances. */
+  async #announce (filter: PurgeFilter): Promise<void> {
+    this.#notify(filter)
+    try {
+      await this.#client.publish(this.#channel, JSON.stringify({ origin: this.#id, filter }))
+    } catch (err) {
+      this.#logger?.warn({ store: 'redis', err: (err as Error).message, filter }, 'redis cache store: purge not published to other instances')
+    }
+  }
+
+  #message (channel: string, message: string): void {
+    if (channel !== this.#channel) return
+    let parsed: { origin?: unknown, filter?: unknown }
+    try {
+      parsed = JSON.parse(message) as { origin?: unknown, filter?: unknown }
+    } catch {
+      return
+    }
+    if (parsed.origin === this.#id || !isFilter(parsed.filter)) return
+    this.#notify(parsed.filter)
+  }
+
+  #notify (filter: PurgeFilter): void {
+    for (const l of this.#listeners) {
+      try {
+        l(filter)
+      } catch { /* a listener's failure is its own */ }
+    }
+  }
+
+  /** The connection failed: warn once per outage. */
+  #lost (reason: string): void {
+    if (this.#down || this.#closed) return
+    this.#down = true
+    this.#logger?.warn({ store: 'redis', url: this.#url, err: reason }, 'redis cache store unavailable: bypassing the cache until it is back')
+  }
+}
+
+/** What a writer may do with its store: push to, drop and commit its own list. */
+interface WriterPort {
+  chunkSize: number
+  maxObjectSize: number
+  /** RPUSHes chunks to the writer's list (and refreshes its TTL). */
+  push (chunks: Buffer[]): Promise<void>
+  /** Deletes the writer's list; never fails (a leftover expires). */
+  discard (): void
+  /** Makes the list the body of `meta`, if it holds `chunks` elements. */
+  commit (chunks: number, meta: StoredMeta): Promise<void>
+}
+
+/**
+ * Buffers written chunks up to `chunkSize` and RPUSHes each full chunk as it is complete, so the body flows into
+ * Redis as it arrives. A push that fails ends the writer: later chunks are dropped and commit rejects.
+ */
+class RedisBodyWriter implements BodyWriter {
+  readonly #port: WriterPort
+  #pending: Buffer[] = []
+  #pendingBytes = 0
+  #bytes = 0
+  #chunks = 0
+  #dead = false
+  #error: Error | null = null
+  readonly #inflight = new Set<Promise<void>>()
+
+  constructor (port: WriterPort) {
+    this.#port = port
+  }
+
+  write (chunk: Buffer): void {
+    if (this.#dead || this.#error !== null || chunk.length === 0) return
+    this.#bytes += chunk.length
+    if (this.#bytes > this.#port.maxObjectSize) {
+      this.abort()
+      return
+    }
+    this.#pending.push(chunk)
+    this.#pendingBytes += chunk.length
+    if (this.#pendingBytes >= this.#port.chunkSize) this.#flush(false)
+  }
+
+  async commit (meta: StoredMeta): Promise<void> {
+    if (this.#dead) return
+    this.#flush(true)
+    this.#dead = true
+    await Promise.all(this.#inflight)
+    if (this.#error !== null) {
+      this.#port.discard()
+      throw this.#error
+    }
+    if (meta.expires <= Date.now()) {
+      this.#port.discard()
+      return
+    }
+    try {
+      await this.#port.commit(this.#chunks, { ...meta, size: this.#bytes })
+    } catch (err) {
+      this.#port.discard()
+      throw err
+    }
+  }
+
+  abort (): void {
+    if (this.#dead) return
+    this.#dead = true
+    this.#pending = []
+    this.#pendingBytes = 0
+    // Sent after any push still in flight (one connection, in order), so nothing is left behind.
+    if (this.#chunks > 0) this.#port.discard()
+  }
+
+  /** Pushes every complete chunk (and, at the end, the short last one). */
+  #flush (last: boolean): void {
+    if (this.#pendingBytes === 0 || this.#error !== null) return
+    const size = this.#port.chunkSize
+    if (!last && this.#pendingBytes < size) return
+    const all = this.#pending.length === 1 ? this.#pending[0] : Buffer.concat(this.#pending, this.#pendingBytes)
+    const out: Buffer[] = []
+    let at = 0
+    while (all.length - at >= size) {
+      out.push(all.subarray(at, at + size))
+      at += size
+    }
+    const rest = all.subarray(at)
+    if (last && rest.length > 0) out.push(rest)
+    this.#pending = !last && rest.length > 0 ? [rest] : []
+    this.#pendingBytes = !last ? rest.length : 0
+    if (out.length === 0) return
+    this.#chunks += out.length
+    const tracked: Promise<void> = this.#port.push(out).then(() => {}, (err: Error) => {
+      if (this.#error === null) this.#error = err
+      this.#pending = []
+      this.#pendingBytes = 0
+    }).finally(() => this.#inflight.delete(tracked))
+    this.#inflight.add(tracked)
+  }
+}
