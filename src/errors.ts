@@ -101,6 +101,10 @@ export const ERRORS = {
     status: 500, source: 'internal', retryable: false, proxyStatus: 'proxy_configuration_error',
     description: 'Embedded after a body parser that consumed the request body and kept neither req.rawBody nor a re-serialisable req.body; mount the proxy before the parser.'
   },
+  PORTICO_ERR_NOT_CACHED: {
+    status: 504, source: 'downstream', retryable: false, proxyStatus: 'proxy_internal_response',
+    description: 'The request said Cache-Control: only-if-cached and the cache holds no response it may use (RFC 9111 §5.2.1.7).'
+  },
   PORTICO_ERR_SHUTTING_DOWN: {
     status: 503, source: 'internal', retryable: false, proxyStatus: 'proxy_internal_response',
     description: 'The proxy is closing and no longer forwards new requests.'

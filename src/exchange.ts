@@ -46,6 +46,8 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
   #waitingDrain = false
   /** Set by the pipeline for routes with HSTS on TLS connections (RFC 6797 §7.1). */
   hsts: string | null = null
+  /** RFC 9211 Cache-Status for responses Portico builds itself (errors) on cached routes; set by the cache. */
+  cacheStatus: string | null = null
 
   readonly #hooks: CompiledHooks | null
 
@@ -91,7 +93,7 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
     if (this.#clientGone) abort(new ProxyError('PORTICO_ERR_CLIENT_ABORTED'))
   }
 
-  onHeaders (status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  onHeaders (status: number, rawHeaders: Buffer[] | string[], resume: () => void, statusText: string): boolean {
     if (this.#clientGone) return false
     if (status < 200) {
       this.#relayInterim(status, rawHeaders)
@@ -175,7 +177,7 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
         }
       }
     }
-    sendErrorResponse(this.res, err, this.id, this.#ctx.isDraining())
+    sendErrorResponse(this.res, err, this.id, this.#ctx.isDraining(), this.cacheStatus)
     this.#finish(err.status, err.code)
   }
 
@@ -201,7 +203,7 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
 
   // --- internals -----------------------------------------------------------------------------------------
 
-  #relayInterim (status: number, rawHeaders: Buffer[]): void {
+  #relayInterim (status: number, rawHeaders: Buffer[] | string[]): void {
     // RFC 9110 §15.2: no 1xx to an HTTP/1.0 client. 100 Continue was already answered by Node itself.
     if (this.req.httpVersionMinor === 0 && this.req.httpVersionMajor === 1) return
     if (status === 103) {
@@ -209,7 +211,7 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
       const hints: Record<string, string | string[]> = trailersToObject(rawHeaders)
       const links: string[] = []
       for (let i = 0; i < rawHeaders.length; i += 2) {
-        if (rawHeaders[i].toString('latin1').toLowerCase() === 'link') links.push(rawHeaders[i + 1].toString('latin1'))
+        if (latin1(rawHeaders[i]).toLowerCase() === 'link') links.push(latin1(rawHeaders[i + 1]))
       }
       if (links.length > 0) hints.link = links
       this.res.writeEarlyHints(hints)
@@ -293,6 +295,10 @@ function tlsFacts (socket: unknown): TlsFacts | null {
   return facts
 }
 
+function latin1 (v: Buffer | string): string {
+  return typeof v === 'string' ? v : v.toString('latin1')
+}
+
 function hasHeader (flat: string[], lower: string): boolean {
   for (let i = 0; i < flat.length; i += 2) if (flat[i].length === lower.length && flat[i].toLowerCase() === lower) return true
   return false
@@ -302,7 +308,7 @@ function hasHeader (flat: string[], lower: string): boolean {
  * Writes a short plain-text error response: status, `Proxy-Status` (RFC 9209 §2) naming the error type with
  * the Portico code as details, and the exchange id. Never a stack trace.
  */
-export function sendErrorResponse (res: ServerResponse, err: ProxyError, reqId: string, close = false): void {
+export function sendErrorResponse (res: ServerResponse, err: ProxyError, reqId: string, close = false, cacheStatus: string | null = null): void {
   if (res.headersSent || res.destroyed) return
   const status = err.status === 499 ? 400 : err.status
   const body = `${status} ${STATUS_CODES[status] ?? ''}\n${err.code}\nrequest id: ${reqId}\n`
@@ -313,6 +319,7 @@ export function sendErrorResponse (res: ServerResponse, err: ProxyError, reqId: 
     'proxy-status': `portico; error=${err.proxyStatus}; details="${err.code}"`,
     'x-request-id': reqId
   }
+  if (cacheStatus !== null) headers['cache-status'] = cacheStatus
   if (close) res.shouldKeepAlive = false
   res.writeHead(status, headers)
   res.end(res.req?.method === 'HEAD' ? undefined : body)

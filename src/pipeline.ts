@@ -15,7 +15,9 @@ import { HeaderList, type CompiledHooks, type HookAnswer } from './hooks.js'
 import { normalizeHost } from './routing/host.js'
 import { stripPrefix, type Router } from './routing/router.js'
 import { buildUpstreamHeaders, INVALID_HOST, type RequestHeaderOptions } from './upstream/headers.js'
-import type { DispatchOptions, Upstream } from './upstream/types.js'
+import type { DispatchOptions, ResponseHandler, Upstream } from './upstream/types.js'
+import type { HttpCache } from './cache/http-cache.js'
+import { requestRecord } from './cache/policy.js'
 
 /** A route ready to serve: the resolved route plus its live upstream and precomputed options. */
 export interface CompiledRoute {
@@ -28,6 +30,8 @@ export interface CompiledRoute {
   dispatchOptions: DispatchOptions
   /** Strict-Transport-Security value for responses over TLS, or null. */
   hsts: string | null
+  /** The proxy cache, when this route uses it. */
+  cache: HttpCache | null
 }
 
 /** Everything a request needs, swapped whole on reload. */
@@ -207,8 +211,31 @@ function forward (runtime: Runtime, exchange: Exchange, req: IncomingMessage, ro
     if (body === null) return
   }
 
-  r.upstream.dispatch({ method: req.method ?? 'GET', path: head.path, headers: head.headers, body }, r.dispatchOptions, exchange)
+  const method = req.method ?? 'GET'
+  let handler: ResponseHandler = exchange
+  const cache = r.cache
+  if (cache !== null) {
+    const scheme = (req.socket as { encrypted?: boolean } | null)?.encrypted === true ? 'https' : 'http'
+    if ((method === 'GET' || method === 'HEAD') && body === null) {
+      const path = head.path
+      cache.handle(exchange, {
+        method,
+        key: `GET ${scheme}://${routed.host}${routed.target}`,
+        host: routed.host,
+        path: routed.target,
+        req: requestRecord(req.headers, routed.host),
+        upstreamHeaders: head.headers
+      }, (m, headers, h) => r.upstream.dispatch({ method: m, path, headers, body: null }, r.dispatchOptions, h))
+      return
+    }
+    // RFC 9111 §4.4: a successful unsafe request invalidates what the cache holds for its target.
+    handler = SAFE_METHODS.has(method) ? cache.marking(exchange, 'fwd=method') : cache.invalidating(exchange, scheme, routed.host, routed.target)
+  }
+  r.upstream.dispatch({ method, path: head.path, headers: head.headers, body }, r.dispatchOptions, handler)
 }
+
+/** RFC 9110 §9.2.1. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
 
 /**
  * Handles an `upgrade` event (WebSocket handshake): routed like a request, then tunnelled. With `next`, an

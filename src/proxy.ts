@@ -22,6 +22,8 @@ import { compileHooks } from './hooks.js'
 import { InProcessUpstream } from './upstream/in-process.js'
 import { RemoteNode } from './upstream/remote.js'
 import type { Upstream } from './upstream/types.js'
+import { createCache, type HttpCache, type PurgeFilter } from './cache/index.js'
+import { createAdminServer, type PurgeRequest } from './server/admin.js'
 
 /** A bound listener. */
 export interface ListeningAddress {
@@ -57,6 +59,9 @@ export class Proxy {
   readonly #sessions = new Set<http2.ServerHttp2Session>()
   readonly #h1Sockets = new Map<Socket, number>()
   #certificates: CertificateStore | null = null
+  #cache: HttpCache | null
+  #cacheSettings: string
+  #admin: { server: http.Server, address: ListeningAddress } | null = null
   #draining = false
   #closed: Promise<void> | null = null
   readonly #ctx: ExchangeContext
@@ -64,7 +69,9 @@ export class Proxy {
   constructor (config: ResolvedConfig, options: ProxyOptions = {}) {
     this.#config = config
     this.#logger = options.logger ?? silentLogger()
-    this.#live = compile(config, this.#logger)
+    this.#cache = config.cache === null ? null : createCache(config.cache, this.#logger)
+    this.#cacheSettings = JSON.stringify(config.cache)
+    this.#live = compile(config, this.#logger, this.#cache)
     this.#ctx = {
       logger: this.#logger,
       accessLog: config.log.access,
@@ -126,7 +133,49 @@ export class Proxy {
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
       out.push({ host: addr.address, port: addr.port, url: `${l.tls ? 'https' : 'http'}://${host}:${addr.port}` })
     }
+    const admin = this.#config.admin
+    if (admin !== null && this.#admin === null) {
+      const server = createAdminServer(this, admin.token, this.#logger)
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(admin.port, admin.host, () => {
+          server.off('error', reject)
+          resolve()
+        })
+      })
+      const addr = server.address() as AddressInfo
+      const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
+      this.#admin = { server, address: { host: addr.address, port: addr.port, url: `http://${host}:${addr.port}` } }
+    }
     return out
+  }
+
+  /** The admin API's address once listening, or null. */
+  get adminAddress (): ListeningAddress | null {
+    return this.#admin?.address ?? null
+  }
+
+  /** The proxy cache, or null when no route caches. */
+  get cache (): HttpCache | null {
+    return this.#cache
+  }
+
+  /**
+   * Purges the cache: an exact URL (every Vary variant), a host and path prefix, or a surrogate key / cache tag
+   * (from Surrogate-Key or Cache-Tag). With a Redis store, every instance sharing it sees the purge. Resolves to
+   * the number of stored responses removed (0 without a cache).
+   */
+  async purge (filter: PurgeRequest): Promise<number> {
+    const cache = this.#cache
+    if (cache === null) return 0
+    return await cache.purge(toStoreFilter(filter))
+  }
+
+  /** Cache counters and store size, or null without a cache. */
+  cacheStats (): object | null {
+    const cache = this.#cache
+    if (cache === null) return null
+    return { store: cache.store.name, bytes: cache.store.bytes ?? null, ...cache.stats }
   }
 
   /** Reloads TLS certificates from disk (SIGHUP); a certificate that fails to load keeps the old one. */
@@ -142,8 +191,19 @@ export class Proxy {
   async reload (options: ResolvedConfig | PorticoConfig): Promise<void> {
     const config = isResolvedConfig(options) ? options : loadConfigObjectSync(options)
     const old = this.#live
-    this.#live = compile(config, this.#logger)
+    // The cache (and what it holds) survives a reload unless its own settings changed.
+    const settings = JSON.stringify(config.cache)
+    let oldCache: HttpCache | null = null
+    let cache = this.#cache
+    if (settings !== this.#cacheSettings) {
+      oldCache = this.#cache
+      cache = config.cache === null ? null : createCache(config.cache, this.#logger)
+    }
+    this.#live = compile(config, this.#logger, cache)
+    this.#cache = cache
+    this.#cacheSettings = settings
     this.#config = config
+    await oldCache?.close()
     this.#ctx.accessLog = config.log.access
     await Promise.all(old.upstreams.map((u) => u.close()))
   }
@@ -185,7 +245,13 @@ export class Proxy {
       await closed
     }
     this.#certificates?.close()
+    if (this.#admin !== null) {
+      const admin = this.#admin.server
+      admin.closeAllConnections()
+      await new Promise<void>((resolve) => admin.close(() => resolve()))
+    }
     await Promise.all(this.#live.upstreams.map((u) => u.close()))
+    await this.#cache?.close()
   }
 
   #closeIdle (): void {
@@ -323,7 +389,7 @@ function redirectHandler (httpsPort: number, logger: Logger): (req: IncomingMess
 
 
 /** Builds live upstreams and the route table for a config. Nodes with identical settings share one pool. */
-function compile (config: ResolvedConfig, logger: Logger): Live {
+function compile (config: ResolvedConfig, logger: Logger, cache: HttpCache | null): Live {
   const nodes = new Map<string, Upstream>()
   const handlers = new Map<unknown, Upstream>()
   const tlsIds = new Map<object, number>()
@@ -366,10 +432,22 @@ function compile (config: ResolvedConfig, logger: Logger): Live {
     upstream: new UpstreamPool(r.upstream.members.map((m) => memberFor(m, r)), { failTimeout: r.upstream.failTimeout }),
     headerOptions: { preserveHost: r.preserveHost, ...r.headers },
     dispatchOptions: { headersTimeout: r.timeouts.response, bodyTimeout: r.timeouts.idle },
-    hsts: r.hsts
+    hsts: r.hsts,
+    cache: r.cache ? cache : null
   }))
   return {
     runtime: { router: new Router(routes), maxRequestBody: config.limits.maxRequestBody, hooks: compileHooks(config.hooks) },
     upstreams
   }
+}
+
+/** A purge request in store terms: URLs become primary keys (GET, lower-case scheme and host, no port). */
+function toStoreFilter (f: PurgeRequest): PurgeFilter {
+  if ('url' in f) {
+    const u = new URL(f.url)
+    const target = f.url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '').replace(/#.*$/, '')
+    return { key: `GET ${u.protocol}//${u.hostname.toLowerCase()}${target === '' ? '/' : target.startsWith('?') ? `/${target}` : target}` }
+  }
+  if ('tag' in f) return { tag: f.tag }
+  return { host: f.host.toLowerCase().replace(/:\d+$/, ''), pathPrefix: f.prefix }
 }

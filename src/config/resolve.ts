@@ -80,6 +80,29 @@ export interface ResolvedRoute {
   headers: ResolvedHeaderOptions
   /** The Strict-Transport-Security value for responses over TLS, or null. */
   hsts: string | null
+  /** Responses on this route go through the proxy cache (config.cache is then set). */
+  cache: boolean
+}
+
+/** The proxy cache settings with defaults applied (docs/cache.md). */
+export interface ResolvedCache {
+  store: 'memory' | 'redis'
+  maxSize: number
+  maxObjectSize: number
+  heuristicFraction: number
+  retainStale: number
+  collapseTimeout: number
+  /** Lower-case targeted field names, in order of precedence. */
+  targetedFields: string[]
+  name: string
+  redis: { url: string, prefix: string, chunkSize: number, commandTimeout: number } | null
+}
+
+export interface ResolvedAdmin {
+  host: string
+  port: number
+  /** The bearer token (read from tokenEnv at load), or null. */
+  token: string | null
 }
 
 export interface ResolvedListener {
@@ -103,6 +126,9 @@ export interface ResolvedConfig {
   log: { level: string, access: boolean }
   hooks: ProxyHooks | ProxyHooks[] | undefined
   tls: ResolvedTls | null
+  /** The proxy cache, when any route uses it. */
+  cache: ResolvedCache | null
+  admin: ResolvedAdmin | null
 }
 
 /** A problem found by the meaning pass, at a key path of the input object. */
@@ -180,9 +206,7 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
     via: cfg.headers?.via ?? 'portico'
   }
 
-  if (cfg.cache === true) {
-    issues.push({ path: ['cache'], message: 'the proxy cache is not available in this version; set cache: false or leave it out', value: true })
-  }
+  const cacheOn = cfg.cache === true || (typeof cfg.cache === 'object' && cfg.cache.enabled !== false)
 
   const inputs: { route: ParsedRoute, at: (string | number)[] }[] = []
   for (const [host, upstream] of Object.entries(cfg.upstreams ?? {})) {
@@ -231,7 +255,8 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
         xForwarded: route.headers?.xForwarded ?? baseHeaders.xForwarded,
         forwarded: route.headers?.forwarded ?? baseHeaders.forwarded,
         via: route.headers?.via ?? baseHeaders.via
-      }
+      },
+      cache: route.cache ?? cacheOn
     })
   }
 
@@ -240,6 +265,8 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
     if (l.tls === true && cfg.tls === undefined) issues.push({ path: ['listen', i, 'tls'], message: 'a TLS listener needs certificates: add tls.certificates' })
     if (l.tls === true && l.redirectToHttps !== undefined && l.redirectToHttps !== false) issues.push({ path: ['listen', i, 'redirectToHttps'], message: 'only a cleartext listener redirects to https' })
   })
+  const cache = routes.some((r) => r.cache) || typeof cfg.cache === 'object' ? resolveCache(cfg, issues) : null
+  const admin = resolveAdmin(cfg, issues)
   if (issues.length > 0) return { issues }
   return {
     config: {
@@ -262,9 +289,42 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
       },
       limits: { maxRequestBody: cfg.limits?.maxRequestBody ?? null },
       log: { level: cfg.log?.level ?? 'info', access: cfg.log?.access ?? true },
-      hooks: cfg.hooks
+      hooks: cfg.hooks,
+      cache,
+      admin
     }
   }
+}
+
+function resolveCache (cfg: ParsedConfig, issues: ConfigIssue[]): ResolvedCache {
+  const c = typeof cfg.cache === 'object' ? cfg.cache : {}
+  const store = c.store ?? 'memory'
+  if (store === 'redis' && c.redis === undefined) issues.push({ path: ['cache', 'store'], message: 'store "redis" needs cache.redis.url', value: store })
+  if (c.redis !== undefined && !/^rediss?:\/\//.test(c.redis.url)) issues.push({ path: ['cache', 'redis', 'url'], message: 'expected a redis:// or rediss:// URL', value: c.redis.url })
+  return {
+    store,
+    maxSize: c.maxSize ?? 256 * 1024 * 1024,
+    maxObjectSize: c.maxObjectSize ?? 8 * 1024 * 1024,
+    heuristicFraction: c.heuristicFraction ?? 0.1,
+    retainStale: c.retainStale ?? 3_600_000,
+    collapseTimeout: c.collapseTimeout ?? 10_000,
+    targetedFields: (c.targetedFields ?? ['CDN-Cache-Control']).map((f) => f.toLowerCase()),
+    name: c.name ?? 'Portico',
+    redis: c.redis === undefined
+      ? null
+      : { url: c.redis.url, prefix: c.redis.prefix ?? 'portico:', chunkSize: c.redis.chunkSize ?? 64 * 1024, commandTimeout: c.redis.commandTimeout ?? 1_000 }
+  }
+}
+
+function resolveAdmin (cfg: ParsedConfig, issues: ConfigIssue[]): ResolvedAdmin | null {
+  const a = cfg.admin
+  if (a === undefined) return null
+  let token: string | null = null
+  if (a.tokenEnv !== undefined) {
+    token = process.env[a.tokenEnv] ?? null
+    if (token === null || token === '') issues.push({ path: ['admin', 'tokenEnv'], message: `environment variable ${a.tokenEnv} is not set`, value: a.tokenEnv })
+  }
+  return { host: a.host ?? '127.0.0.1', port: a.port, token }
 }
 
 /** "/api/" and "/api" claim the same prefix; keep one spelling without the trailing slash. */

@@ -140,7 +140,9 @@ export const routeSchema = z.strictObject({
     preload: z.boolean().optional()
   })]).optional(),
   timeouts: timeouts.optional(),
-  headers: headerOptions.optional()
+  headers: headerOptions.optional(),
+  /** Cache this route's responses (RFC 9111 shared cache). Default: the top-level `cache` setting. */
+  cache: z.boolean().optional()
 })
 
 const listener = z.strictObject({
@@ -178,6 +180,50 @@ const tlsOptions = z.strictObject({
   watch: z.boolean().optional()
 })
 
+const token = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'expected a token such as "Portico"')
+
+/** The proxy cache settings (docs/cache.md). */
+const cacheSettings = z.strictObject({
+  /** Cache every route (routes may say `cache: false`). Default true when this object is present. */
+  enabled: z.boolean().optional(),
+  /** Where responses are kept: "memory" (default, per process) or "redis" (shared by every instance). */
+  store: z.enum(['memory', 'redis']).optional(),
+  /** Total bytes the memory store holds (bodies and heads), least recently used evicted first. Default "256mb". */
+  maxSize: size.optional(),
+  /** Largest response body stored; larger ones are forwarded and not stored. Default "8mb". */
+  maxObjectSize: size.optional(),
+  /** Heuristic freshness as a fraction of the time since Last-Modified (RFC 9111 §4.2.2). Default 0.1. */
+  heuristicFraction: z.number().min(0).max(1).optional(),
+  /** How long a stale response with a validator (ETag/Last-Modified) is kept for conditional revalidation. Default "1h". */
+  retainStale: duration.optional(),
+  /** How long a request waits for an identical in-flight request's response before going upstream itself; 0 turns collapsing off. Default "10s". */
+  collapseTimeout: duration.optional(),
+  /** Targeted cache-control fields (RFC 9213) that override Cache-Control for Portico, first present wins; never forwarded downstream. Default ["CDN-Cache-Control"]. */
+  targetedFields: z.array(token).optional(),
+  /** The cache's name in the Cache-Status header (RFC 9211). Default "Portico". */
+  name: token.optional(),
+  /** The shared store, for `store: redis`. */
+  redis: z.strictObject({
+    /** redis://[user:pass@]host:port[/db] or rediss:// for TLS. */
+    url: z.string().min(1),
+    /** Prefix of every Redis key (and of the purge channel). Default "portico:". */
+    prefix: z.string().optional(),
+    /** Bodies are stored in chunks of this size. Default "64kb". */
+    chunkSize: size.optional(),
+    /** A Redis command slower than this fails and the request bypasses the cache. Default "1s". */
+    commandTimeout: duration.optional()
+  }).optional()
+})
+
+/** The admin API: purge and cache statistics (docs/cache.md). Never on a public address unless you mean it. */
+const adminSettings = z.strictObject({
+  /** Address to bind. Default "127.0.0.1". */
+  host: z.string().min(1).optional(),
+  port: z.number().int().min(0).max(65535),
+  /** Environment variable holding a bearer token every admin request must present. Default: none (loopback only). */
+  tokenEnv: z.string().min(1).optional()
+})
+
 const logLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
 
 /** The whole config file. */
@@ -190,8 +236,10 @@ export const configSchema = z.strictObject({
   upstreams: z.record(z.string().min(1), upstreamSchema).optional(),
   /** Full form. */
   routes: z.array(routeSchema).optional(),
-  /** The proxy cache. Only `false` is accepted by this version. */
-  cache: z.boolean().optional(),
+  /** The proxy cache: true for the defaults, or settings (docs/cache.md). Default false. */
+  cache: z.union([z.boolean(), cacheSettings]).optional(),
+  /** The admin API (purge, cache statistics). Default: off. */
+  admin: adminSettings.optional(),
   /** Default timeouts for every route. */
   timeouts: timeouts.optional(),
   /** Default forwarding-header options for every route. */

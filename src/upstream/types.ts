@@ -40,7 +40,7 @@ export interface ResponseHandler {
    * A response head. Status < 200 is an interim response. For a final response, returning false pauses the body
    * until `resume()` is called.
    */
-  onHeaders (status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean
+  onHeaders (status: number, rawHeaders: Buffer[] | string[], resume: () => void, statusText: string): boolean
   /** A body chunk; return false to pause until `resume()`. The chunk is not reused by the sender. */
   onData (chunk: Buffer): boolean
   /** The body is complete; trailers are raw `[name, value, ...]` or null. */

@@ -1,0 +1,293 @@
+/**
+ * RFC 9111 decisions for one stored response, on top of http-cache-semantics (which does the Cache-Control
+ * freshness arithmetic: storable(), evaluateRequest(), age(), timeToLive()). This module feeds it clean input and
+ * corrects the places where a shared proxy cache must behave differently from the library's defaults:
+ *
+ * - targeted fields (RFC 9213): `CDN-Cache-Control` replaces Cache-Control and Expires for Portico;
+ * - `must-understand` (§5.2.2.3): no-store is ignored for statuses we understand, kept for the others;
+ * - duplicated directives keep their first occurrence (§4.2.1), directive names are case-insensitive (§5.2),
+ *   qualified `no-cache="f"` / `private="f"` are treated as their unqualified forms (allowed by §5.2.2.4/.7);
+ * - an invalid or list-valued `Age` keeps its first valid member or is ignored (§5.1);
+ * - `must-revalidate` / `proxy-revalidate` (§5.2.2.2, §5.2.2.8): the library treats the first as "never fresh"
+ *   and the second as "max-age 0"; here both allow fresh reuse and forbid serving stale (we check that ourselves);
+ * - responses with Set-Cookie are never stored (a shared cache would hand one user's cookie to another).
+ *
+ * Pure: no I/O, `now` comes from the library (Date.now()).
+ */
+import CachePolicy from 'http-cache-semantics'
+
+export type HeaderRecord = Record<string, string>
+
+/** Statuses the cache understands (http-cache-semantics' list): `must-understand` lets these be stored. */
+const UNDERSTOOD = new Set([200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501])
+/** Directives whose argument is delta-seconds (§1.2.2). */
+const DELTA = new Set(['max-age', 's-maxage', 'stale-while-revalidate', 'stale-if-error', 'min-fresh'])
+
+/** Flat `[name, value, ...]` → lower-case record, repeated fields joined with ", " (RFC 9110 §5.3). */
+export function headerRecord (flat: string[]): HeaderRecord {
+  const out: HeaderRecord = {}
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i].toLowerCase()
+    const v = flat[i + 1]
+    out[name] = name in out ? `${out[name]}, ${v}` : v
+  }
+  return out
+}
+
+/** Splits a field value on commas outside quoted strings. */
+function splitList (value: string): string[] {
+  const out: string[] = []
+  let cur = ''
+  let quoted = false
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]
+    if (c === '"' && value[i - 1] !== '\\') quoted = !quoted
+    if (c === ',' && !quoted) {
+      out.push(cur)
+      cur = ''
+    } else {
+      cur += c
+    }
+  }
+  out.push(cur)
+  return out.map((s) => s.trim()).filter((s) => s !== '')
+}
+
+/**
+ * Cache-Control directives, names lower-cased, first occurrence of each kept (§4.2.1), values unquoted.
+ * A delta-seconds directive with an invalid value becomes 0 (max-age/s-maxage: "treat as stale", §1.2.2).
+ */
+export function directives (value: string | undefined): Map<string, string | true> {
+  const out = new Map<string, string | true>()
+  if (value === undefined) return out
+  for (const part of splitList(value)) {
+    const eq = part.indexOf('=')
+    const name = (eq === -1 ? part : part.slice(0, eq)).trim().toLowerCase()
+    if (name === '' || out.has(name)) continue
+    let arg: string | true = eq === -1 ? true : part.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1')
+    if (DELTA.has(name)) arg = typeof arg === 'string' && /^\d+$/.test(arg) ? String(Math.min(Number(arg), 2 ** 31)) : '0'
+    if (name === 'max-stale' && arg !== true && !/^\d+$/.test(arg)) arg = true
+    out.set(name, arg)
+  }
+  return out
+}
+
+function formatDirectives (d: Map<string, string | true>): string {
+  const parts: string[] = []
+  for (const [k, v] of d) parts.push(v === true ? k : `${k}=${v}`)
+  return parts.join(', ')
+}
+
+/** §5.1: the first member of a list-valued Age, if it is a non-negative integer; otherwise no Age. */
+function cleanAge (value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  const first = value.split(',')[0].trim()
+  return /^\d+$/.test(first) ? first : undefined
+}
+
+/** The request as the policy sees it: lower-case names, normalised values, the cache key's host. */
+export function requestRecord (headers: Record<string, string | string[] | undefined>, host: string): HeaderRecord {
+  const out: HeaderRecord = {}
+  for (const name in headers) {
+    if (name.charCodeAt(0) === 58 /* : */) continue
+    const v = headers[name]
+    if (v === undefined) continue
+    out[name] = normalizeValue(name, Array.isArray(v) ? v.join(', ') : v)
+  }
+  out.host = host
+  const cc = out['cache-control']
+  if (cc !== undefined) out['cache-control'] = formatDirectives(directives(cc))
+  return out
+}
+
+/** Fields whose values compare case-insensitively (§4.1 allows normalising them before Vary matching). */
+const CASELESS = new Set(['accept', 'accept-encoding', 'accept-language', 'accept-charset'])
+
+/** §4.1: whitespace around commas and at the ends removed; case folded where the field is case-insensitive. */
+function normalizeValue (name: string, value: string): string {
+  const v = value.includes(',') ? value.split(',').map((s) => s.trim()).join(',') : value.trim()
+  return CASELESS.has(name) ? v.toLowerCase() : v
+}
+
+/** Vary field names of a response: null without Vary, ['*'] for a response that never matches. */
+export function varyNames (res: HeaderRecord): string[] | null {
+  const vary = res.vary
+  if (vary === undefined) return null
+  const names = vary.toLowerCase().split(',').map((s) => s.trim()).filter((s) => s !== '')
+  if (names.includes('*')) return ['*']
+  return names.length === 0 ? null : names.sort()
+}
+
+/** The secondary key (§4.1): the normalised values of the nominated request fields. */
+export function variantOf (names: string[] | null, req: HeaderRecord): string {
+  if (names === null) return ''
+  let out = ''
+  for (const n of names) out += `${n}:${req[n] ?? ''}\n`
+  return out
+}
+
+export interface PolicyOptions {
+  heuristicFraction: number
+  /** Lower-case targeted field names (RFC 9213), in order of precedence. */
+  targetedFields: string[]
+}
+
+/** What the cache keeps with a stored response: the library's state plus the corrections above. */
+export interface SerializedPolicy {
+  p: object
+  /** must-revalidate or proxy-revalidate: never serve stale. */
+  mr: boolean
+  /** stale-if-error seconds (0 = none). */
+  sie: number
+  /** Vary names (null: none; ['*']: never matches). */
+  vary: string[] | null
+}
+
+export type NotStorableReason = 'method' | 'status' | 'no-store' | 'private' | 'authorization' | 'set-cookie' | 'vary-star' | 'no-freshness'
+
+/** A stored (or about to be stored) response's freshness and validation state. */
+export class Freshness {
+  readonly policy: CachePolicy
+  readonly mustRevalidate: boolean
+  readonly staleIfError: number
+  readonly vary: string[] | null
+
+  private constructor (policy: CachePolicy, mr: boolean, sie: number, vary: string[] | null) {
+    this.policy = policy
+    this.mustRevalidate = mr
+    this.staleIfError = sie
+    this.vary = vary
+  }
+
+  /**
+   * Judges a response to `req`. Returns the freshness state, or why a shared cache must not store it.
+   * `res` is the response's header record; targeted fields are consumed here.
+   */
+  static judge (method: string, url: string, req: HeaderRecord, status: number, res: HeaderRecord, opts: PolicyOptions): Freshness | NotStorableReason {
+    if (method !== 'GET') return 'method'
+    const h: HeaderRecord = { ...res }
+    // RFC 9213 §2.2: the first targeted field present (and parseable) replaces Cache-Control and Expires.
+    for (const t of opts.targetedFields) {
+      const v = h[t]
+      if (v !== undefined && directives(v).size > 0) {
+        h['cache-control'] = v
+        delete h.expires
+        delete h.pragma
+        break
+      }
+    }
+    for (const t of opts.targetedFields) delete h[t]
+    const cc = directives(h['cache-control'])
+    // §5.2.2.3: must-understand overrides no-store for statuses whose caching rules we implement.
+    if (cc.has('must-understand')) {
+      if (UNDERSTOOD.has(status)) cc.delete('no-store')
+      else return 'status'
+    }
+    if (cc.has('no-cache') && cc.get('no-cache') !== true) cc.set('no-cache', true)
+    if (cc.has('private') && cc.get('private') !== true) cc.set('private', true)
+    // s-maxage implies proxy-revalidate for a shared cache (§5.2.2.10).
+    const mr = cc.has('must-revalidate') || cc.has('proxy-revalidate') || cc.has('s-maxage')
+    const sie = Number(cc.get('stale-if-error') ?? 0) || 0
+    // §4.2.3: the initial age is the larger of the Age value and the apparent age (now − Date); the library
+    // only counts Age, so the apparent age is folded into the Age it sees.
+    let age = cleanAge(h.age)
+    const date = h.date === undefined ? NaN : Date.parse(h.date)
+    if (!Number.isNaN(date)) {
+      const apparent = Math.floor((Date.now() - date) / 1000)
+      if (apparent > 0 && apparent > Number(age ?? 0)) age = String(apparent)
+    }
+    if (age === undefined) delete h.age
+    else h.age = age
+
+    // Storability is judged on the response as sent: must-revalidate also lets a shared cache store an
+    // answer to an authenticated request (§3.5).
+    h['cache-control'] = formatDirectives(cc)
+    if (h['cache-control'] === '') delete h['cache-control']
+    const vary = varyNames(h)
+    const judged = new CachePolicy({ method, url, headers: req }, { status, headers: h }, { shared: true, cacheHeuristic: opts.heuristicFraction })
+    if (!judged.storable()) return reason(method, status, cc, req)
+    if (h['set-cookie'] !== undefined) return 'set-cookie'
+    if (vary !== null && vary[0] === '*') return 'vary-star'
+
+    // Freshness is computed without must-/proxy-revalidate (handled by `mustRevalidate`), and without the
+    // Authorization header once storing was allowed.
+    if (mr) {
+      cc.delete('must-revalidate')
+      cc.delete('proxy-revalidate')
+      h['cache-control'] = formatDirectives(cc)
+      if (h['cache-control'] === '') delete h['cache-control']
+    }
+    let policyReq = req
+    if (req.authorization !== undefined) {
+      policyReq = { ...req }
+      delete policyReq.authorization
+    }
+    const policy = mr || policyReq !== req
+      ? new CachePolicy({ method, url, headers: policyReq }, { status, headers: h }, { shared: true, cacheHeuristic: opts.heuristicFraction })
+      : judged
+    return new Freshness(policy, mr, sie, vary)
+  }
+
+  static restore (s: SerializedPolicy): Freshness {
+    return new Freshness(CachePolicy.fromObject(s.p as CachePolicy.CachePolicyObject), s.mr, s.sie, s.vary)
+  }
+
+  serialize (): SerializedPolicy {
+    return { p: this.policy.toObject(), mr: this.mustRevalidate, sie: this.staleIfError, vary: this.vary }
+  }
+
+  /** Seconds of freshness left (negative once stale). */
+  ttl (): number {
+    return this.policy.maxAge() - this.policy.age()
+  }
+
+  /** Current age in whole seconds (the Age header we send). */
+  age (): number {
+    return Math.max(0, Math.floor(this.policy.age()))
+  }
+
+  /** Whether a stale-if-error answer is allowed now (RFC 5861 §4), never with must-/proxy-revalidate. */
+  staleIfErrorAllowed (): boolean {
+    return !this.mustRevalidate && this.staleIfError > 0 && this.ttl() + this.staleIfError > 0
+  }
+
+  /** The response has a validator: a stale copy can be revalidated with a conditional request. */
+  get hasValidator (): boolean {
+    const h = (this.policy.toObject() as { resh: HeaderRecord }).resh
+    return h.etag !== undefined || h['last-modified'] !== undefined
+  }
+
+  /** Milliseconds the store should keep the response: usable life, plus `retain` when it can be revalidated. */
+  storeFor (retain: number): number {
+    const usable = this.policy.timeToLive()
+    return usable + (this.hasValidator ? retain : 0)
+  }
+}
+
+function reason (method: string, status: number, cc: Map<string, string | true>, req: HeaderRecord): NotStorableReason {
+  if (method !== 'GET') return 'method'
+  if (cc.has('no-store') || directives(req['cache-control']).has('no-store')) return 'no-store'
+  if (cc.has('private')) return 'private'
+  if (req.authorization !== undefined) return 'authorization'
+  if (!UNDERSTOOD.has(status)) return 'status'
+  return 'no-freshness'
+}
+
+/**
+ * How a stored response answers a request (§4 and §4.2.4): 'fresh' reuse, 'stale' reuse allowed (max-stale),
+ * 'swr' (serve stale, refresh in the background, RFC 5861 §3), or 'revalidate' (must ask the origin first).
+ * `why` tells Cache-Status why a usable response was not reused ('request' when the request forbade it).
+ */
+export type Verdict = { use: 'fresh' | 'stale' | 'swr' } | { use: 'revalidate', why: 'stale' | 'request' }
+
+export function evaluate (f: Freshness, req: HeaderRecord): Verdict {
+  const r = f.policy.evaluateRequest({ method: 'GET', url: (f.policy.toObject() as { u: string }).u, headers: req })
+  const stale = f.policy.stale()
+  if (r.response !== undefined && r.revalidation === undefined) {
+    // max-stale may let a stale response through, but not a must-revalidate one (§5.2.2.2).
+    if (stale && f.mustRevalidate) return { use: 'revalidate', why: 'stale' }
+    return { use: stale ? 'stale' : 'fresh' }
+  }
+  if (r.response !== undefined && r.revalidation?.synchronous === false && !f.mustRevalidate) return { use: 'swr' }
+  return { use: 'revalidate', why: stale ? 'stale' : 'request' }
+}
