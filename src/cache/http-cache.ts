@@ -211,7 +211,7 @@ export class HttpCache {
         this.#notCached(client)
         return
       }
-      this.#join(client, cr, send, `fwd=${v.use === 'revalidate' ? v.why : 'stale'}`, candidate.f.hasValidator ? candidate : null)
+      this.#join(client, cr, send, `fwd=${v.use === 'revalidate' ? v.why : 'stale'}`, candidate)
       return
     }
     if (onlyIfCached) {
@@ -251,7 +251,7 @@ export class HttpCache {
     this.#fills.set(cr.key, fill)
     if (leader !== null) fill.add(leader, 0)
     const headers = stripConditionals(cr.upstreamHeaders)
-    if (stale !== null) {
+    if (stale !== null && stale.f.hasValidator) {
       // §4.3.1: validate with the stored response's own validators (the client's are answered here).
       const etag = headerOf(stale.stored.meta.headers, 'etag')
       const lastModified = headerOf(stale.stored.meta.headers, 'last-modified')
