@@ -362,16 +362,18 @@ export class HttpCache {
     }
   }
 
-  commit (writer: BodyWriter, meta: StoredMeta): void {
+  /** Commits a stored response; resolves (never rejects) once a shared store has it. */
+  commit (writer: BodyWriter, meta: StoredMeta): Promise<void> | undefined {
     let r
     try {
       r = writer.commit(meta)
     } catch (err) {
       this.#storeFailed(err)
-      return
+      return undefined
     }
     this.stats.stored++
-    if (r instanceof Promise) r.then(() => this.#storeUp(), (err: unknown) => this.#storeFailed(err))
+    if (r instanceof Promise) return r.then(() => this.#storeUp(), (err: unknown) => this.#storeFailed(err))
+    return undefined
   }
 
   update (meta: StoredMeta): void {
@@ -494,6 +496,10 @@ class Fill implements ResponseHandler {
 
   add (w: Waiter, timeout: number): void {
     this.#waiters.push(w)
+    if (this.#complete) {
+      this.#startWaiter(w)
+      return
+    }
     if (timeout > 0) {
       w.timer = setTimeout(() => {
         // The leader's response head is late: go upstream alone rather than wait any longer.
@@ -633,7 +639,7 @@ class Fill implements ResponseHandler {
     const state = this.#state
     this.#state = 'done'
     this.#complete = true
-    this.#cache.fillDone(this)
+    if (state !== 'shared') this.#cache.fillDone(this)
     if (state === 'private') {
       const w = this.#waiters[0]
       if (w !== undefined && w.delivery !== null) w.delivery.handler.onComplete(rawTrailers)
@@ -643,11 +649,16 @@ class Fill implements ResponseHandler {
     const writer = this.#writer
     this.#writer = null
     // Never store a body that was cut short (§3.3): the declared length must have arrived in full.
+    let committed: Promise<void> | undefined
     if (writer !== null && this.#meta !== null) {
       if (this.#declaredLength !== null && this.#declaredLength !== this.#bytes) writer.abort()
-      else this.#cache.commit(writer, { ...this.#meta, size: this.#bytes })
+      else committed = this.#cache.commit(writer, { ...this.#meta, size: this.#bytes })
     }
     for (const w of this.#waiters) this.#pump(w)
+    // Until a shared store has the response, requests for the key are served from this fill's chunks (a
+    // client may ask again before the store write lands).
+    if (committed === undefined || !this.accepting) this.#cache.fillDone(this)
+    else void committed.then(() => this.#cache.fillDone(this))
   }
 
   onError (err: Error): void {
