@@ -3,6 +3,7 @@
  * and runs both passes: shape (zod schema) and meaning (`resolve.ts`). All problems come back together as one
  * `ConfigError`, each located as `file:line  key.path: message (got value)`.
  */
+import type { z } from 'zod'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -70,11 +71,33 @@ export async function loadConfigObject (input: unknown, options: { baseDir?: str
   return result.config
 }
 
+type ZodIssue = z.core.$ZodIssue
+
+/**
+ * A union whose input matched the type of exactly one option (`cache: { maxSize: lots }` against
+ * `boolean | {...}`) reports that option's own issues, which name the key at fault, instead of "Invalid input".
+ */
+function flattenUnions (list: readonly ZodIssue[], base: PropertyKey[]): ZodIssue[] {
+  const out: ZodIssue[] = []
+  for (const i of list) {
+    const path = [...base, ...i.path]
+    if (i.code === 'invalid_union' && Array.isArray(i.errors)) {
+      const near = i.errors.filter((branch) => branch.length > 0 && !branch.every((b) => b.code === 'invalid_type' && b.path.length === 0))
+      if (near.length === 1) {
+        out.push(...flattenUnions(near[0], path))
+        continue
+      }
+    }
+    out.push({ ...i, path } as ZodIssue)
+  }
+  return out
+}
+
 function parseShape (input: unknown, source: Source): ParsedConfig {
   const parsed = configSchema.safeParse(input, { reportInput: true })
   if (!parsed.success) {
     const issues: LocatedIssue[] = []
-    for (const i of parsed.error.issues) {
+    for (const i of flattenUnions(parsed.error.issues, [])) {
       const at = i.path.filter((p): p is string | number => typeof p !== 'symbol')
       if (i.code === 'unrecognized_keys') {
         // One line per unknown key, pointing at the key itself (a typo is the usual cause).

@@ -57,7 +57,7 @@ test('invalid config: every problem with file:line, key path, value and expectat
   })
 })
 
-test('meaning pass: duplicate host+path, bad host keys, missing handler modules, cache: true', async () => {
+test('meaning pass: duplicate host+path, bad host keys, missing handler modules, a Redis store without a URL', async () => {
   await assert.rejects(loadConfigText(`
 upstreams:
   "a.test": ["http://127.0.0.1:1"]
@@ -69,7 +69,7 @@ routes:
     upstream: { handler: ./nope.mjs }
   - host: d.test
     upstream: { handler: ./apps/hello.mjs#notAFunction }
-cache: true
+cache: { store: redis }
 `, { file: 'x.yaml', baseDir: FIXTURES }), (err: unknown) => {
     assert.ok(err instanceof ConfigError)
     const msg = err.message
@@ -77,7 +77,59 @@ cache: true
     assert.match(msg, /upstreams\.b\.test:80: host keys do not include a port/)
     assert.match(msg, /routes\.1\.upstream\.handler: cannot load handler module "\.\/nope\.mjs": file not found/)
     assert.match(msg, /routes\.2\.upstream\.handler: export "notAFunction" of ".\/apps\/hello\.mjs" is not a/)
-    assert.match(msg, /x\.yaml:12 {2}cache: the proxy cache is not available/)
+    assert.match(msg, /x\.yaml:12 {2}cache\.store: store "redis" needs cache\.redis\.url/)
+    return true
+  })
+})
+
+test('cache: true turns the cache on for every route with the defaults; a route may opt out; settings are checked', async () => {
+  const config = await loadConfigText(`
+upstreams:
+  a.test: ["http://127.0.0.1:1"]
+routes:
+  - host: b.test
+    upstream: ["http://127.0.0.1:2"]
+    cache: false
+cache: true
+`, { file: 'c.yaml' })
+  assert.deepEqual(config.routes.map((r) => [r.name, r.cache]), [['a.test', true], ['b.test', false]])
+  assert.equal(config.cache?.store, 'memory')
+  assert.equal(config.cache?.maxSize, 256 * 1024 * 1024)
+  assert.equal(config.cache?.maxObjectSize, 8 * 1024 * 1024)
+  assert.deepEqual(config.cache?.targetedFields, ['cdn-cache-control'])
+
+  const off = await loadConfigText(`
+upstreams:
+  a.test: ["http://127.0.0.1:1"]
+routes:
+  - host: b.test
+    upstream: ["http://127.0.0.1:2"]
+    cache: true
+cache: { enabled: false, maxSize: 1mb }
+`, { file: 'd.yaml' })
+  assert.deepEqual(off.routes.map((r) => r.cache), [false, true])
+  assert.equal(off.cache?.maxSize, 1024 * 1024)
+
+  await assert.rejects(loadConfigText(`
+upstreams:
+  a.test: ["http://127.0.0.1:1"]
+cache: { maxSize: lots, redis: { url: "http://x" }, name: "two words" }
+admin: { port: 9901, tokenEnv: PORTICO_UNSET_TOKEN_FOR_TEST }
+`, { file: 'e.yaml' }), (err: unknown) => {
+    const msg = (err as Error).message
+    assert.match(msg, /cache\.maxSize: expected a size/)
+    assert.match(msg, /cache\.name: expected a token/)
+    return true
+  })
+  await assert.rejects(loadConfigText(`
+upstreams:
+  a.test: ["http://127.0.0.1:1"]
+cache: { redis: { url: "http://x" } }
+admin: { port: 9901, tokenEnv: PORTICO_UNSET_TOKEN_FOR_TEST }
+`, { file: 'f.yaml' }), (err: unknown) => {
+    const msg = (err as Error).message
+    assert.match(msg, /cache\.redis\.url: expected a redis:\/\/ or rediss:\/\/ URL/)
+    assert.match(msg, /admin\.tokenEnv: environment variable PORTICO_UNSET_TOKEN_FOR_TEST is not set/)
     return true
   })
 })
