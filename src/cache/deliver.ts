@@ -10,7 +10,7 @@ export class Delivery {
   readonly handler: ResponseHandler
   #paused = false
   #aborted = false
-  #onResume: (() => void) | null = null
+  #onResume: (() => void)[] = []
   #onAbort: (() => void) | null
 
   constructor (handler: ResponseHandler, onAbort: (() => void) | null = null) {
@@ -49,7 +49,7 @@ export class Delivery {
   /** Runs `fn` once the client drained (immediately if it is not paused). */
   whenResumed (fn: () => void): void {
     if (!this.#paused) fn()
-    else this.#onResume = fn
+    else this.#onResume.push(fn)
   }
 
   end (): void {
@@ -101,9 +101,9 @@ export class Delivery {
   readonly #resume = (): void => {
     if (!this.#paused) return
     this.#paused = false
-    const fn = this.#onResume
-    this.#onResume = null
-    fn?.()
+    const fns = this.#onResume
+    this.#onResume = []
+    for (const fn of fns) fn()
   }
 
   readonly #abort = (reason?: Error): void => {

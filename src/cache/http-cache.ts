@@ -72,6 +72,8 @@ export class HttpCache {
   readonly store: CacheStore
   readonly settings: CacheSettings
   readonly stats: CacheStats = { hits: 0, misses: 0, revalidations: 0, staleServed: 0, stored: 0, collapsed: 0, bypassed: 0, storeErrors: 0, purged: 0 }
+  /** Fields meant for this cache, never sent downstream: targeted fields (RFC 9213), surrogate keys and tags. */
+  readonly hidden: string[]
   readonly #logger: Logger
   readonly #fills = new Map<string, Fill>()
   #storeDown = false
@@ -80,6 +82,7 @@ export class HttpCache {
     this.store = store
     this.settings = settings
     this.#logger = logger
+    this.hidden = [...settings.targetedFields, 'surrogate-key', 'cache-tag', 'surrogate-control']
     store.onPurge?.((filter) => this.#forgetFills(filter))
   }
 
@@ -118,9 +121,11 @@ export class HttpCache {
     const drop = (key: string): void => this.#delete(key)
     const base = `${scheme}://${host}`
     const cacheStatus = this.statusFor('fwd=method')
+    const hidden = this.hidden
     handler.cacheStatus = cacheStatus
     return new Proxying(handler, {
-      head (status, headers) {
+      head (status, raw) {
+        const headers = withoutFields(raw, hidden)
         headers.push('cache-status', `${cacheStatus}; fwd-status=${status}`)
         if (status < 200 || status >= 400) return headers
         const keys = new Set([`GET ${base}${path}`])
@@ -145,11 +150,13 @@ export class HttpCache {
   /** Wraps a handler so the response carries Cache-Status with `fwd` (a request the cache does not handle). */
   marking (handler: CacheClient, fwd: string): ResponseHandler {
     const cacheStatus = this.statusFor(fwd)
+    const hidden = this.hidden
     handler.cacheStatus = cacheStatus
     return new Proxying(handler, {
       head (status, headers) {
-        headers.push('cache-status', `${cacheStatus}; fwd-status=${status}`)
-        return headers
+        const out = withoutFields(headers, hidden)
+        out.push('cache-status', `${cacheStatus}; fwd-status=${status}`)
+        return out
       }
     })
   }
@@ -249,7 +256,7 @@ export class HttpCache {
   #startFill (leader: Waiter | null, cr: CacheRequest, send: Send, stale: { stored: StoredResponse, f: Freshness } | null): void {
     const fill = new Fill(this, cr, stale)
     this.#fills.set(cr.key, fill)
-    if (leader !== null) fill.add(leader, 0)
+    if (leader !== null) fill.lead(leader)
     const headers = stripConditionals(cr.upstreamHeaders)
     if (stale !== null && stale.f.hasValidator) {
       // §4.3.1: validate with the stored response's own validators (the client's are answered here).
@@ -265,10 +272,10 @@ export class HttpCache {
   #passthrough (client: CacheClient, cr: CacheRequest, send: Send, fwd: string): void {
     const status = `${this.#name}; ${fwd}`
     client.cacheStatus = status
-    const targeted = this.settings.targetedFields
+    const hidden = this.hidden
     send(cr.method, cr.upstreamHeaders, new Proxying(client, {
       head (s, headers) {
-        const out = withoutFields(headers, targeted)
+        const out = withoutFields(headers, hidden)
         if (s >= 200) out.push('cache-status', `${status}; fwd-status=${s}`)
         return out
       }
@@ -296,8 +303,8 @@ export class HttpCache {
     const meta = stored.meta
     const cacheStatus = `${this.#name}; ${status}`
     client.cacheStatus = cacheStatus
-    const headers = withAge(meta.headers, f.age())
-    if (notModified(cr.req, meta.headers, cr.method)) {
+    const headers = servedHeaders(meta.headers, f.age(), this.hidden)
+    if (notModified(cr.req, meta.headers, cr.method, meta.status)) {
       const d = new Delivery(client)
       if (d.start(304, notModifiedHeaders(headers, cacheStatus))) d.end()
       return
@@ -381,8 +388,8 @@ export class HttpCache {
   }
 
   #delete (key: string): void {
-    const fill = this.#fills.get(key)
-    if (fill !== undefined) fill.accepting = false
+    // A response in flight for an invalidated URI may predate the change: serve it, do not store it.
+    this.#fills.get(key)?.discard()
     this.#settle(() => this.store.delete(key))
   }
 
@@ -467,11 +474,16 @@ class Fill implements ResponseHandler {
   readonly #cr: CacheRequest
   readonly #stale: { stored: StoredResponse, f: Freshness } | null
   #waiters: Waiter[] = []
+  /** The client whose request was sent (null for a background refresh). */
+  #leader: Waiter | null = null
   #state: FillState = 'pending'
   /** New clients may still join (until the head shows whether it is shareable). */
   accepting = true
   tags: string[] = []
   #chunks: Buffer[] = []
+  /** Chunks already dropped from the front of #chunks (after an overflow); waiter positions are absolute. */
+  #base = 0
+  #overflow = false
   #bytes = 0
   #complete = false
   #failed: Error | null = null
@@ -494,6 +506,12 @@ class Fill implements ResponseHandler {
     this.#stale = stale
   }
 
+  /** Adds the client whose request this fill sends. */
+  lead (w: Waiter): void {
+    this.#leader = w
+    this.#waiters.push(w)
+  }
+
   add (w: Waiter, timeout: number): void {
     this.#waiters.push(w)
     if (this.#complete) {
@@ -505,7 +523,7 @@ class Fill implements ResponseHandler {
         // The leader's response head is late: go upstream alone rather than wait any longer.
         if (this.#state !== 'pending' || w.done) return
         this.#remove(w)
-        goAlone(this.#cache, w, 'detail=collapse-timeout')
+        goAlone(this.#cache, w, `${w.fwd.replace('; collapsed', '')}; detail=collapse-timeout`)
       }, timeout)
       w.timer.unref?.()
     }
@@ -530,9 +548,9 @@ class Fill implements ResponseHandler {
 
   onHeaders (status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (status < 200) {
-      // Interim responses go to the first waiter only (its request is the one that was sent).
-      const first = this.#waiters[0]
-      if (first !== undefined && !first.done) first.client.onHeaders(status, rawHeaders, resume, statusText)
+      // Interim responses go to the leader only (its request is the one that was sent).
+      const leader = this.#leader
+      if (leader !== null && !leader.done) leader.client.onHeaders(status, rawHeaders, resume, statusText)
       return true
     }
     this.#resumeUpstream = resume
@@ -558,11 +576,13 @@ class Fill implements ResponseHandler {
     const judged = Freshness.judge('GET', cr.path, cr.req, status, rec, settings)
     const cl = rec['content-length']
     this.#declaredLength = cl !== undefined && /^\d+$/.test(cl) ? Number(cl) : null
-    const downstream = withoutFields(headers, [...settings.targetedFields, 'surrogate-key', 'cache-tag', 'surrogate-control'])
-    if (rec.date === undefined) downstream.push('date', new Date().toUTCString())
-    this.#headers = downstream
+    // RFC 9110 §6.6.1: a response cached without Date gets the time it was received.
+    if (rec.date === undefined) headers.push('date', new Date().toUTCString())
+    this.#headers = withoutFields(headers, cache.hidden)
 
     let notStored: string | null = typeof judged === 'string' ? judged : null
+    // Neither fresh, nor servable stale, nor revalidatable: nothing to keep it for.
+    if (notStored === null && (judged as Freshness).storeFor(settings.retainStale) <= 0) notStored = 'no-freshness'
     if (notStored === null && this.#declaredLength !== null && this.#declaredLength > settings.maxObjectSize) notStored = 'too-large'
     if (notStored === null && !this.accepting) notStored = 'purged'
     if (notStored === null) {
@@ -588,18 +608,18 @@ class Fill implements ResponseHandler {
       host: cr.host,
       path: cr.path,
       status,
-      headers: downstream,
+      headers,
       policy: f.serialize(),
       tags: this.tags,
       size: 0,
       bodyId: randomBytes(9).toString('base64url'),
-      expires: Date.now() + Math.max(1000, f.storeFor(settings.retainStale))
+      expires: Date.now() + f.storeFor(settings.retainStale)
     }
     this.#state = 'shared'
     this.accepting = true
     // Waiters whose Vary values differ cannot use this response.
-    for (const w of this.#waiters.slice(1)) {
-      if (variantOf(f.vary, w.cr.req) !== variant) {
+    for (const w of this.#waiters.slice()) {
+      if (w !== this.#leader && variantOf(f.vary, w.cr.req) !== variant) {
         this.#remove(w)
         goAlone(cache, w, `${w.fwd.replace('; collapsed', '')}; detail=vary`)
       }
@@ -612,24 +632,33 @@ class Fill implements ResponseHandler {
     if (this.#state === 'shared') {
       this.#bytes += chunk.length
       this.#chunks.push(chunk)
-      if (this.#writer !== null) {
-        this.#writer.write(chunk)
-        if (this.#bytes > this.#cache.settings.maxObjectSize) {
-          this.#writer.abort()
-          this.#writer = null
-        }
+      if (this.#writer !== null) this.#writer.write(chunk)
+      if (!this.#overflow && this.#bytes > this.#cache.settings.maxObjectSize) {
+        // Larger than any object we keep (a body of unknown length): stop storing, take no new waiters, and keep
+        // only what the current waiters have not had yet, at the pace of the slowest.
+        this.#overflow = true
+        this.#writer?.abort()
+        this.#writer = null
+        this.accepting = false
+        this.#cache.fillDone(this)
       }
       for (const w of this.#waiters) this.#pump(w)
-      return true
+      if (!this.#overflow) return true
+      this.#trim()
+      const slow = this.#waiters.find((w) => !w.done && w.delivery !== null && w.delivery.paused)
+      if (slow === undefined) return true
+      slow.delivery!.whenResumed(() => this.#resumeUpstream?.())
+      return false
     }
     if (this.#state === 'private') {
-      const w = this.#waiters[0]
-      if (w === undefined || w.delivery === null) {
+      const d = this.#leader?.delivery ?? null
+      if (d === null || d.aborted) {
         this.#abortUpstream?.(new ProxyError('PORTICO_ERR_CLIENT_ABORTED'))
         return false
       }
-      if (w.delivery.push(chunk)) return true
-      w.delivery.whenResumed(() => this.#resumeUpstream?.())
+      if (d.push(chunk)) return true
+      if (d.aborted) this.#abortUpstream?.(new ProxyError('PORTICO_ERR_CLIENT_ABORTED'))
+      else d.whenResumed(() => this.#resumeUpstream?.())
       return false
     }
     return true
@@ -641,8 +670,8 @@ class Fill implements ResponseHandler {
     this.#complete = true
     if (state !== 'shared') this.#cache.fillDone(this)
     if (state === 'private') {
-      const w = this.#waiters[0]
-      if (w !== undefined && w.delivery !== null) w.delivery.handler.onComplete(rawTrailers)
+      const d = this.#leader?.delivery ?? null
+      if (d !== null && !d.aborted) d.handler.onComplete(rawTrailers)
       return
     }
     if (state !== 'shared') return
@@ -694,6 +723,10 @@ class Fill implements ResponseHandler {
     const stale = this.#stale!
     const cache = this.#cache
     const merged = merge304(stale.stored.meta.headers, notModifiedHeaders)
+    // The 304 is the new response: its Date (or the time it arrived) and its Age replace the stored ones.
+    const has = headerRecord(notModifiedHeaders)
+    if (has.date === undefined) replaceField(merged, 'date', new Date().toUTCString())
+    if (has.age === undefined) replaceField(merged, 'age', null)
     const judged = Freshness.judge('GET', this.#cr.path, this.#cr.req, stale.stored.meta.status, headerRecord(merged), cache.settings)
     let f = stale.f
     let meta = stale.stored.meta
@@ -730,18 +763,22 @@ class Fill implements ResponseHandler {
     this.#cache.serveStored(w.client, w.cr, stored, f, status, send)
   }
 
-  /** Not shareable: the first waiter gets the response alone; the others go upstream themselves. */
+  /**
+   * Not shareable: the leader (whose request was sent, credentials and all) gets the response alone; the others
+   * go upstream themselves. A background refresh has no leader: nobody gets it.
+   */
   #private (detail: string): void {
     this.#state = 'private'
     this.accepting = false
     this.#cache.fillDone(this)
-    const [first, ...rest] = this.#waiters
-    this.#waiters = first === undefined ? [] : [first]
-    for (const w of rest) {
+    const first = this.#leader
+    for (const w of this.#waiters) {
+      if (w === first) continue
       this.#removeTimer(w)
       goAlone(this.#cache, w, `${w.fwd.replace('; collapsed', '')}; ${detail}`)
     }
-    if (first === undefined || first.done) {
+    this.#waiters = first === null ? [] : [first]
+    if (first === null || first.done) {
       this.#abortUpstream?.(new ProxyError('PORTICO_ERR_CLIENT_ABORTED'))
       return
     }
@@ -750,7 +787,7 @@ class Fill implements ResponseHandler {
     first.client.cacheStatus = status
     // The fill asked for the full response; the client may have asked conditionally.
     const headers = this.#headers.slice()
-    if (notModified(first.cr.req, headers, first.cr.method) && this.#status === 200) {
+    if (notModified(first.cr.req, headers, first.cr.method, this.#status)) {
       first.delivery = new Delivery(first.client, () => this.#abortUpstream?.(new ProxyError('PORTICO_ERR_CLIENT_ABORTED')))
       if (first.delivery.start(304, notModifiedHeaders(headers, status))) first.delivery.end()
       first.done = true
@@ -777,13 +814,12 @@ class Fill implements ResponseHandler {
     const status = this.#cache.statusFor(`${w.fwd}; ${this.#fwdStatus}${stored ? `; stored; ttl=${Math.floor(f.ttl())}` : ''}`)
     w.client.cacheStatus = status
     w.delivery = new Delivery(w.client, () => this.#remove(w))
-    if (notModified(w.cr.req, this.#headers, w.cr.method)) {
+    if (notModified(w.cr.req, this.#headers, w.cr.method, this.#status)) {
       w.done = true
       if (w.delivery.start(304, notModifiedHeaders(this.#headers, status))) w.delivery.end()
       return
     }
-    const headers = this.#headers.slice()
-    if (this.#stale !== null || w !== this.#waiters[0]) headers.push('age', String(f.age()))
+    const headers = this.#stale !== null || w !== this.#leader ? servedHeaders(this.#headers, f.age(), []) : this.#headers.slice()
     headers.push('cache-status', status)
     if (!w.delivery.start(this.#status, headers)) {
       w.done = true
@@ -801,8 +837,8 @@ class Fill implements ResponseHandler {
   #pump (w: Waiter): void {
     const d = w.delivery
     if (w.done || d === null || d.paused) return
-    while (w.pos < this.#chunks.length) {
-      if (!d.push(this.#chunks[w.pos++])) {
+    while (w.pos < this.#base + this.#chunks.length) {
+      if (!d.push(this.#chunks[w.pos++ - this.#base])) {
         if (d.aborted) {
           w.done = true
           return
@@ -817,6 +853,17 @@ class Fill implements ResponseHandler {
     } else if (this.#failed !== null) {
       w.done = true
       d.fail(this.#failed)
+    }
+  }
+
+  /** Drops the chunks every active waiter has already been sent. */
+  #trim (): void {
+    let min = this.#base + this.#chunks.length
+    for (const w of this.#waiters) if (!w.done && w.pos < min) min = w.pos
+    const n = min - this.#base
+    if (n > 0) {
+      this.#chunks.splice(0, n)
+      this.#base = min
     }
   }
 
@@ -845,10 +892,10 @@ function goAlone (cache: HttpCache, w: Waiter, fwd: string): void {
   if (w.client.finished) return
   const status = cache.statusFor(fwd)
   w.client.cacheStatus = status
-  const targeted = cache.settings.targetedFields
+  const hidden = cache.hidden
   w.send(w.cr.method, w.cr.upstreamHeaders, new Proxying(w.client, {
     head (s, headers) {
-      const out = withoutFields(headers, targeted)
+      const out = withoutFields(headers, hidden)
       if (s >= 200) out.push('cache-status', `${status}; fwd-status=${s}`)
       return out
     }
@@ -908,11 +955,21 @@ function withoutFields (flat: string[], lowerNames: string[]): string[] {
   return out
 }
 
-/** The stored head with the current Age (§5.1) in place of any stored one. */
-function withAge (flat: string[], age: number): string[] {
-  const out = withoutFields(flat, ['age'])
+/** A stored head as sent downstream: fields meant for the cache removed, the current Age (§5.1) in place of any stored one. */
+function servedHeaders (flat: string[], age: number, hidden: string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < flat.length; i += 2) {
+    const n = flat[i].toLowerCase()
+    if (n !== 'age' && !hidden.includes(n)) out.push(flat[i], flat[i + 1])
+  }
   out.push('age', String(age))
   return out
+}
+
+/** Replaces every `name` field of a flat list with one value (null: removes them). */
+function replaceField (flat: string[], lower: string, value: string | null): void {
+  for (let i = flat.length - 2; i >= 0; i -= 2) if (flat[i].toLowerCase() === lower) flat.splice(i, 2)
+  if (value !== null) flat.push(lower, value)
 }
 
 function stripConditionals (flat: string[]): string[] {
@@ -951,8 +1008,9 @@ function weakEqual (a: string, b: string): boolean {
  * RFC 9110 §13.1.2/§13.1.3 for a GET/HEAD answered by the cache: If-None-Match (weak comparison, "*" matches
  * any), else If-Modified-Since against Last-Modified.
  */
-function notModified (req: HeaderRecord, stored: string[], method: string): boolean {
-  if (method !== 'GET' && method !== 'HEAD') return false
+function notModified (req: HeaderRecord, stored: string[], method: string, status: number): boolean {
+  // RFC 9110 §13.2.1: preconditions apply only where the unconditional answer would be 2xx.
+  if ((method !== 'GET' && method !== 'HEAD') || status < 200 || status >= 300) return false
   const inm = req['if-none-match']
   if (inm !== undefined) {
     const etag = headerOf(stored, 'etag')

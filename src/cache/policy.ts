@@ -204,7 +204,7 @@ export class Freshness {
     h['cache-control'] = formatDirectives(cc)
     if (h['cache-control'] === '') delete h['cache-control']
     const vary = varyNames(h)
-    const judged = new CachePolicy({ method, url, headers: req }, { status, headers: h }, { shared: true, cacheHeuristic: opts.heuristicFraction })
+    const judged = new CachePolicy({ method, url, headers: req }, { status, headers: h }, { shared: true, cacheHeuristic: opts.heuristicFraction, immutableMinTimeToLive: 0 })
     if (!judged.storable()) return reason(method, status, cc, req)
     if (h['set-cookie'] !== undefined) return 'set-cookie'
     if (vary !== null && vary[0] === '*') return 'vary-star'
@@ -223,7 +223,7 @@ export class Freshness {
       delete policyReq.authorization
     }
     const policy = mr || policyReq !== req
-      ? new CachePolicy({ method, url, headers: policyReq }, { status, headers: h }, { shared: true, cacheHeuristic: opts.heuristicFraction })
+      ? new CachePolicy({ method, url, headers: policyReq }, { status, headers: h }, { shared: true, cacheHeuristic: opts.heuristicFraction, immutableMinTimeToLive: 0 })
       : judged
     return new Freshness(policy, mr, sie, vary)
   }
@@ -253,7 +253,7 @@ export class Freshness {
 
   /** The response has a validator: a stale copy can be revalidated with a conditional request. */
   get hasValidator (): boolean {
-    const h = (this.policy.toObject() as { resh: HeaderRecord }).resh
+    const h = (this.policy as unknown as { _resHeaders: HeaderRecord })._resHeaders
     return h.etag !== undefined || h['last-modified'] !== undefined
   }
 
@@ -281,7 +281,7 @@ function reason (method: string, status: number, cc: Map<string, string | true>,
 export type Verdict = { use: 'fresh' | 'stale' | 'swr' } | { use: 'revalidate', why: 'stale' | 'request' }
 
 export function evaluate (f: Freshness, req: HeaderRecord): Verdict {
-  const r = f.policy.evaluateRequest({ method: 'GET', url: (f.policy.toObject() as { u: string }).u, headers: req })
+  const r = f.policy.evaluateRequest({ method: 'GET', url: (f.policy as unknown as { _url: string })._url, headers: req })
   const stale = f.policy.stale()
   if (r.response !== undefined && r.revalidation === undefined) {
     // max-stale may let a stale response through, but not a must-revalidate one (§5.2.2.2).

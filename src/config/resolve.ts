@@ -265,7 +265,7 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
     if (l.tls === true && cfg.tls === undefined) issues.push({ path: ['listen', i, 'tls'], message: 'a TLS listener needs certificates: add tls.certificates' })
     if (l.tls === true && l.redirectToHttps !== undefined && l.redirectToHttps !== false) issues.push({ path: ['listen', i, 'redirectToHttps'], message: 'only a cleartext listener redirects to https' })
   })
-  const cache = routes.some((r) => r.cache) || typeof cfg.cache === 'object' ? resolveCache(cfg, issues) : null
+  const cache = routes.some((r) => r.cache) ? resolveCache(cfg, issues) : null
   const admin = resolveAdmin(cfg, issues)
   if (issues.length > 0) return { issues }
   return {

@@ -30,7 +30,7 @@ test('§5.2.1.3 min-fresh beyond the remaining freshness forwards; §5.2.1.2 max
   await send(rig.url('/mf'))
   await send(rig.url('/mf'), { headers: { 'cache-control': 'min-fresh=3600' } })
   assert.equal(rig.hits('/mf'), 2)
-  rig.on('/ms', reply({ 'cache-control': 'max-age=10', age: '20' }))
+  rig.on('/ms', reply({ 'cache-control': 'max-age=10', age: '20', etag: '"ms"' }))
   await send(rig.url('/ms'))
   const s = await send(rig.url('/ms'), { headers: { 'cache-control': 'max-stale=60' } })
   assert.match(String(s.headers['cache-status']), /hit; ttl=-\d+/)
@@ -219,7 +219,7 @@ test('collapsing: waiters give up after collapseTimeout and go upstream themselv
     const first = send(local.url('/slow'))
     await until(() => local.hits('/slow') === 1)
     const second = await send(local.url('/slow'))
-    assert.match(String(second.headers['cache-status']), /detail=collapse-timeout/)
+    assert.match(String(second.headers['cache-status']), /^Portico; fwd=uri-miss; detail=collapse-timeout; fwd-status=200/)
     assert.equal((await first).status, 200)
     assert.equal(local.hits('/slow'), 2)
   } finally {
@@ -295,4 +295,116 @@ test('RFC 9110 §14: a Range on a stored response is answered 206 (or 416) from 
   const same = await send(rig.url('/range'), { headers: { range: 'bytes=0-1', 'if-range': '"rg"' } })
   assert.equal(same.status, 206)
   assert.equal(rig.hits('/range'), 2)
+})
+
+test('review fixes: one Age per response, a 304 without Date freshens, no 304 for a stored 404, immutable alone is not freshness', async () => {
+  rig.on('/age-once', (_req, res, n) => {
+    setTimeout(() => {
+      res.writeHead(200, { 'cache-control': 'max-age=60', age: '5' })
+      res.end(`a${n}`)
+    }, 100)
+  })
+  const replies = await Promise.all([send(rig.url('/age-once')), send(rig.url('/age-once')), send(rig.url('/age-once'))])
+  for (const r of replies) {
+    assert.equal(r.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === 'age').length, 1)
+  }
+
+  rig.on('/no-date-304', (_req, res, n) => {
+    if (n === 1) {
+      res.writeHead(200, { 'cache-control': 'max-age=10', age: '20', etag: '"d"', date: new Date(Date.now() - 60_000).toUTCString() })
+      res.end('dated')
+      return
+    }
+    res.sendDate = false
+    res.writeHead(304, { 'cache-control': 'max-age=60', etag: '"d"' })
+    res.end()
+  })
+  await send(rig.url('/no-date-304'))
+  await send(rig.url('/no-date-304'))
+  const after = await send(rig.url('/no-date-304'))
+  assert.match(String(after.headers['cache-status']), /hit/, 'the 304 made it fresh again')
+  assert.equal(rig.hits('/no-date-304'), 2)
+
+  rig.on('/gone', reply({ 'cache-control': 'max-age=60', etag: '"g"' }, 'not here', 404))
+  await send(rig.url('/gone'))
+  const g = await send(rig.url('/gone'), { headers: { 'if-none-match': '*' } })
+  assert.equal(g.status, 404)
+
+  rig.on('/immutable', reply({ 'cache-control': 'immutable' }))
+  await send(rig.url('/immutable'))
+  await send(rig.url('/immutable'))
+  assert.equal(rig.hits('/immutable'), 2)
+
+  rig.on('/nothing', reply({ 'cache-control': 'no-cache' }))
+  const nothing = await send(rig.url('/nothing'))
+  assert.match(String(nothing.headers['cache-status']), /detail=no-freshness/)
+})
+
+test('review fixes: Surrogate-Key, Cache-Tag and CDN-Cache-Control never go downstream, whatever path the response takes', async () => {
+  const hidden = { 'surrogate-key': 'k', 'cache-tag': 't', 'cdn-cache-control': 'max-age=5', 'surrogate-control': 'max-age=5' }
+  rig.on('/hide', reply({ 'cache-control': 'max-age=60', ...hidden }))
+  for (const r of [
+    await send(rig.url('/hide'), { method: 'HEAD' }),
+    await send(rig.url('/hide'), { method: 'POST', body: 'x' }),
+    await send(rig.url('/hide'), { method: 'OPTIONS' }),
+    await send(rig.url('/hide'), { headers: { range: 'bytes=0-1' } }),
+    await send(rig.url('/hide')),
+    await send(rig.url('/hide'))
+  ]) {
+    for (const h of Object.keys(hidden)) assert.equal(r.headers[h], undefined, h)
+  }
+})
+
+test('review fixes: an invalidation while a response is in flight keeps that response out of the store', async () => {
+  let release: (() => void) | null = null
+  rig.on('/race', (req, res, n) => {
+    if (req.method === 'POST') {
+      res.writeHead(204)
+      res.end()
+      return
+    }
+    res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '4' })
+    res.write('ab')
+    if (n === 1) release = () => res.end('cd')
+    else res.end('cd')
+  })
+  const pending = send(rig.url('/race'))
+  assert.ok(await until(() => release !== null))
+  await send(rig.url('/race'), { method: 'POST', body: 'change' })
+  release!()
+  assert.equal((await pending).body.toString(), 'abcd')
+  const next = await send(rig.url('/race'))
+  assert.match(String(next.headers['cache-status']), /fwd=uri-miss/)
+})
+
+test('review fixes: a body of unknown length over maxObjectSize streams to every waiter with backpressure and is not kept', async () => {
+  const local = await cacheRig({ maxObjectSize: '64kb' })
+  try {
+    const block = Buffer.alloc(16 * 1024, 7)
+    local.on('/huge', (_req, res) => {
+      setTimeout(() => {
+        res.writeHead(200, { 'cache-control': 'max-age=60' })
+        let i = 0
+        const write = (): void => {
+          while (i < 256) {
+            i++
+            if (!res.write(block)) {
+              res.once('drain', write)
+              return
+            }
+          }
+          res.end()
+        }
+        write()
+      }, 100)
+    })
+    const [a, b] = await Promise.all([send(local.url('/huge')), send(local.url('/huge'))])
+    assert.equal(a.body.length, 256 * block.length)
+    assert.ok(b.body.equals(a.body))
+    assert.equal(local.hits('/huge'), 1, 'collapsed before the size was known')
+    await send(local.url('/huge'))
+    assert.equal(local.hits('/huge'), 2, 'not stored')
+  } finally {
+    await local.close()
+  }
 })
