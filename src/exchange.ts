@@ -253,6 +253,7 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
       durationMs: Math.round((performance.now() - this.#start) * 1000) / 1000
     }
     if (this.#errorCode !== undefined) record.error = this.#errorCode
+    if (this.cacheStatus !== null) record.cache = this.cacheStatus
     if (this.#tls !== null) {
       record.tlsProtocol = this.#tls.protocol
       record.tlsCipher = this.#tls.cipher

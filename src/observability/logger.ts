@@ -46,4 +46,6 @@ export interface AccessRecord {
   tlsProtocol?: string
   tlsCipher?: string
   sni?: string
+  /** On cached routes: the Cache-Status (RFC 9211) the cache chose, e.g. "Portico; hit; ttl=42". */
+  cache?: string
 }

@@ -39,11 +39,13 @@ test('purge by exact URL (every variant), by host + path prefix, and by Surrogat
 })
 
 test('admin API: stats, purge, and input errors', async (t) => {
-  const rig = await cacheRig(true, { admin: { host: '127.0.0.1', port: 0 } })
+  const rig = await cacheRig(true, { admin: { host: '127.0.0.1', port: 0 }, log: { access: true } })
   t.after(() => rig.close())
   rig.on('/a', reply({ 'cache-control': 'max-age=60' }))
   await send(rig.url('/a'))
   await send(rig.url('/a'))
+  const lines = rig.proxy.logs.filter((l) => l.path === '/a').map((l) => l.cache)
+  assert.deepEqual(lines.map((c) => String(c).replace(/ttl=\d+/, 'ttl=N')), ['Portico; fwd=uri-miss; fwd-status=200; stored; ttl=N', 'Portico; hit; ttl=N'], 'the access log says what the cache did')
   const admin = rig.proxy.proxy.adminAddress!.url
   const stats = JSON.parse((await send(`${admin}/cache/stats`)).body.toString())
   assert.equal(stats.store, 'memory')
