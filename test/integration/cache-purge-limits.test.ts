@@ -141,3 +141,37 @@ test('a reload keeps what the cache holds unless the cache settings change', asy
   assert.equal(off.headers['cache-status'], undefined)
   assert.equal(rig.hits('/r'), 3)
 })
+
+test('HTTP/2 clients get hits, 304s and ranges from the cache like HTTP/1.1 clients', async (t) => {
+  const { createProxy } = await import('../../src/index.js')
+  const http2 = await import('node:http2')
+  const rig = await cacheRig()
+  rig.on('/h2', reply({ 'cache-control': 'max-age=60', etag: '"h2"' }, 'over h2'))
+  const proxy = createProxy({ listen: [{ host: '127.0.0.1', port: 0, http2: true }], upstreams: { '*': [rig.origin.url] }, cache: true, log: { access: false } })
+  const [addr] = await proxy.listen()
+  const session = http2.connect(addr.url)
+  t.after(async () => {
+    session.close()
+    await proxy.close()
+    await rig.close()
+  })
+  const get = (headers: Record<string, string> = {}): Promise<{ status: number, headers: Record<string, unknown>, body: string }> => new Promise((resolve, reject) => {
+    const s = session.request({ ':path': '/h2', ...headers })
+    let status = 0
+    let head: Record<string, unknown> = {}
+    const parts: Buffer[] = []
+    s.on('response', (h) => { status = Number(h[':status']); head = h })
+    s.on('data', (c: Buffer) => parts.push(c))
+    s.on('end', () => resolve({ status, headers: head, body: Buffer.concat(parts).toString() }))
+    s.on('error', reject)
+  })
+  assert.equal((await get()).body, 'over h2')
+  const hit = await get()
+  assert.equal(hit.body, 'over h2')
+  assert.match(String(hit.headers['cache-status']), /hit/)
+  assert.equal((await get({ 'if-none-match': '"h2"' })).status, 304)
+  const part = await get({ range: 'bytes=0-3' })
+  assert.equal(part.status, 206)
+  assert.equal(part.body, 'over')
+  assert.equal(rig.hits('/h2'), 1)
+})
