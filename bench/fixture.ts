@@ -22,3 +22,18 @@ export const ONE_KIB: Buffer = Buffer.alloc(1024, 'portico-bench 0123456789abcde
 export function uploadAnswer (bytes: number): string {
   return `{"bytes":${bytes}}`
 }
+
+/**
+ * The cache scenarios' paths. The origin answers each with `ONE_KIB` and `Cache-Control: max-age=CACHE_MAX_AGE`,
+ * so every shared cache may store it: `CACHE_PATH` is the one object of the cache-hit scenario, and
+ * `OBJECT_PREFIX + anything` the objects of the miss-heavy mix, whose repeated one is `HOT_PATH`.
+ */
+export const CACHE_PATH = '/cache/1k'
+export const OBJECT_PREFIX = '/obj/'
+export const HOT_PATH = `${OBJECT_PREFIX}hot`
+
+/** The freshness lifetime the origin gives the cacheable paths, in seconds: longer than any run. */
+export const CACHE_MAX_AGE = 3600
+
+/** The header the nginx proxy_cache target adds with `$upstream_cache_status` (HIT, MISS, ...). */
+export const NGINX_CACHE_HEADER = 'x-cache-status'

@@ -2,7 +2,9 @@
  * Load generation: wrk (pinned to core 0) when it is installed, autocannon in this process otherwise. Either way a
  * run yields the same figures: requests completed, requests per second, p99 and mean latency and errors (socket
  * errors, timeouts and non-2xx answers). Both speak HTTP/1.1, over TLS for an https URL (keep-alive, so the
- * handshakes amortise; neither checks the certificate); HTTP/2 load is h2load.ts's.
+ * handshakes amortise; neither checks the certificate); HTTP/2 load is h2load.ts's. A GET load may be a mix
+ * instead of one URL: every `hotEvery`-th request the hot path, the others distinct paths never requested before
+ * (a per-run prefix and a counter), which is how the miss-heavy cache scenario makes most of its requests misses.
  */
 import { existsSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
@@ -12,12 +14,23 @@ import { UPLOAD_BYTES } from './fixture.js'
 /** Where Debian installs wrk. */
 export const WRK_BIN = '/usr/bin/wrk'
 
-/** One load run against one URL. */
+/**
+ * A GET mix: request n (from 1) goes to `hotPath` when n is a multiple of `hotEvery`, else to `uniquePrefix + n`.
+ * The prefix must differ between runs (the warm-up and the window included), or the paths would repeat.
+ */
+export interface PathMix {
+  uniquePrefix: string
+  hotPath: string
+  hotEvery: number
+}
+
+/** One load run against one URL (its origin only, when `mix` is given). */
 export interface LoadSpec {
   url: string
   method: 'GET' | 'POST'
   connections: number
   seconds: number
+  mix?: PathMix
 }
 
 /** What a load run measured. */
@@ -49,10 +62,26 @@ export function createLoadGenerator (dir: string, core: number, prefer?: string)
 class Wrk implements LoadGenerator {
   readonly name = 'wrk'
   readonly #postScript: string
+  readonly #mixScript: string
   readonly #core: number
 
   constructor (dir: string, core: number) {
     this.#core = core
+    this.#mixScript = path.join(dir, 'mix.lua')
+    // One wrk thread (-t1), so one Lua state and one counter: no path repeats within a run.
+    writeFileSync(this.#mixScript, [
+      'local prefix, hot, every',
+      'local n = 0',
+      'function init(args)',
+      '  prefix, hot, every = args[1], args[2], tonumber(args[3])',
+      'end',
+      'function request()',
+      '  n = n + 1',
+      '  if n % every == 0 then return wrk.format("GET", hot) end',
+      '  return wrk.format("GET", prefix .. n)',
+      'end',
+      ''
+    ].join('\n'))
     this.#postScript = path.join(dir, 'post-1m.lua')
     writeFileSync(this.#postScript, [
       'wrk.method = "POST"',
@@ -65,7 +94,9 @@ class Wrk implements LoadGenerator {
   async run (spec: LoadSpec): Promise<LoadResult> {
     const args = ['-t1', `-c${spec.connections}`, `-d${spec.seconds}s`, '--latency']
     if (spec.method === 'POST') args.push('-s', this.#postScript)
+    else if (spec.mix !== undefined) args.push('-s', this.#mixScript)
     args.push(spec.url)
+    if (spec.mix !== undefined) args.push('--', spec.mix.uniquePrefix, spec.mix.hotPath, String(spec.mix.hotEvery))
     return parseWrkOutput(await runCommand(WRK_BIN, args, this.#core, (spec.seconds + 30) * 1000))
   }
 }
@@ -103,11 +134,23 @@ class Autocannon implements LoadGenerator {
   async run (spec: LoadSpec): Promise<LoadResult> {
     // Loaded only when wrk is missing.
     const { default: autocannon } = await import('autocannon')
+    const mix = spec.mix
+    let n = 0
     const result = await autocannon({
       url: spec.url,
       method: spec.method,
       connections: spec.connections,
       duration: spec.seconds,
+      ...(mix === undefined
+        ? {}
+        : {
+            requests: [{
+              setupRequest: (req) => {
+                n++
+                return { ...req, path: n % mix.hotEvery === 0 ? mix.hotPath : `${mix.uniquePrefix}${n}` }
+              }
+            }]
+          }),
       ...(spec.method === 'POST' ? { body: this.#uploadBody, headers: { 'content-type': 'application/octet-stream' } } : {})
     })
     return {

@@ -11,7 +11,9 @@ export const SCENARIO_NAMES: Record<string, ScenarioId> = {
   post: 'post-1m',
   idle: 'idle-1000',
   https: 'https-get-1k',
-  h2: 'h2-get-1k'
+  h2: 'h2-get-1k',
+  'cache-hit': 'cache-hit',
+  'cache-mix': 'cache-mix'
 }
 
 /** What a run was asked to do. */

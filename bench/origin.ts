@@ -1,11 +1,13 @@
 /**
  * The benchmark origin, run as its own process: `node dist/bench/origin.js PORT`. A plain `node:http` server on
- * 127.0.0.1 that answers `GET /1k` with `ONE_KIB` and reads and discards `POST /upload` bodies. Idle keep-alive
+ * 127.0.0.1 that answers `GET /1k` with `ONE_KIB` and reads and discards `POST /upload` bodies. For the cache
+ * scenarios it answers `GET /cache/1k` and `GET /obj/<anything>` with `ONE_KIB` and
+ * `Cache-Control: max-age=3600` (and the `Date` node:http adds to every answer). Idle keep-alive
  * connections are kept for 65 s, longer than any proxy under test keeps its upstream connections, so no proxy
  * meets a connection the origin is closing.
  */
 import http from 'node:http'
-import { GET_PATH, ONE_KIB, ORIGIN_HEADER, UPLOAD_PATH, uploadAnswer } from './fixture.js'
+import { CACHE_MAX_AGE, CACHE_PATH, GET_PATH, OBJECT_PREFIX, ONE_KIB, ORIGIN_HEADER, UPLOAD_PATH, uploadAnswer } from './fixture.js'
 
 const port = Number(process.argv[2])
 if (!Number.isInteger(port) || port <= 0) {
@@ -19,10 +21,17 @@ const getHeaders = {
   [ORIGIN_HEADER]: '1'
 }
 
+const cacheableHeaders = { ...getHeaders, 'cache-control': `max-age=${CACHE_MAX_AGE}` }
+
 const server = http.createServer((req, res) => {
   req.on('error', () => res.destroy())
   if (req.method === 'GET' && req.url === GET_PATH) {
     res.writeHead(200, getHeaders)
+    res.end(ONE_KIB)
+    return
+  }
+  if (req.method === 'GET' && req.url !== undefined && (req.url === CACHE_PATH || req.url.startsWith(OBJECT_PREFIX))) {
+    res.writeHead(200, cacheableHeaders)
     res.end(ONE_KIB)
     return
   }

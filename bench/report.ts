@@ -2,12 +2,14 @@
  * The results of a run and how they are printed: one table row per target and scenario (medians when there were
  * several rounds), then Portico's ratios to each peer (the figures issue #2 is judged by; Portico in Express is
  * one of the rows; the HTTPS and HTTP/2 scenarios in a second table) and what the access log, embedding in
- * Express and terminating TLS cost. Measuring is run.ts's.
+ * Express and terminating TLS cost; for the cache scenarios, a table of what a cache hit and a miss-heavy mix
+ * cost Portico against forwarding and against nginx's proxy_cache, and the cache issue's verdict (a hit costs
+ * Portico less CPU than forwarding the same request). Measuring is run.ts's.
  */
 import type { TargetName } from './targets.js'
 
 /** Every scenario, in the order a run measures them. */
-export const SCENARIOS = ['get-1k', 'post-1m', 'idle-1000', 'https-get-1k', 'h2-get-1k'] as const
+export const SCENARIOS = ['get-1k', 'post-1m', 'idle-1000', 'https-get-1k', 'h2-get-1k', 'cache-hit', 'cache-mix'] as const
 export type ScenarioId = typeof SCENARIOS[number]
 
 /** Printed names of the scenarios. */
@@ -16,7 +18,31 @@ export const SCENARIO_LABELS: Record<ScenarioId, string> = {
   'post-1m': 'POST 1 MiB',
   'idle-1000': '1000 idle conns',
   'https-get-1k': 'HTTPS GET 1 KiB',
-  'h2-get-1k': 'HTTP/2 GET 1 KiB'
+  'h2-get-1k': 'HTTP/2 GET 1 KiB',
+  'cache-hit': 'cache hit 1 KiB',
+  'cache-mix': 'cache mix 1 KiB'
+}
+
+/** The scenarios that compare caching with forwarding (CACHE_CONTENDERS in targets.ts). */
+export const CACHE_SCENARIOS: readonly ScenarioId[] = ['cache-hit', 'cache-mix']
+
+/**
+ * Portico's cache statistics (admin `GET /cache/stats`) over one measured window: the counters' growth, and the
+ * memory store's bytes at the end of it.
+ */
+export interface CacheWindow {
+  /** Requests the load generator completed in the window, to set the counters against. */
+  requests: number
+  hits: number
+  misses: number
+  stored: number
+  collapsed: number
+  bypassed: number
+  storeErrors: number
+  /** Bytes (bodies and heads) in the memory store after the window. */
+  bytes: number | null
+  /** The store's bound, `cache.maxSize`. */
+  maxBytes: number
 }
 
 /** One target in one scenario. Load figures are null for the idle-connections scenario. */
@@ -49,6 +75,8 @@ export interface Measurement {
   stealSeconds: number
   /** Load: socket errors, timeouts, non-2xx. Idle: connections that failed or were closed while held. */
   errors: number
+  /** Portico's cache statistics over the window (`portico-cache` only). */
+  cache?: CacheWindow
 }
 
 /** A target the run could not measure here. */
@@ -151,9 +179,27 @@ export function medianOfRounds (ms: readonly Measurement[]): Measurement[] {
       rssMiB: median(g.map((m) => m.rssMiB)) ?? 0,
       peakRssMiB: median(g.map((m) => m.peakRssMiB)) ?? 0,
       stealSeconds: Math.max(...g.map((m) => m.stealSeconds)),
-      errors: g.reduce((sum, m) => sum + m.errors, 0)
+      errors: g.reduce((sum, m) => sum + m.errors, 0),
+      ...(g[0].cache === undefined ? {} : { cache: sumCacheWindows(g.map((m) => m.cache as CacheWindow)) })
     }
   })
+}
+
+/** Several rounds' cache statistics: counters summed, the largest store size. */
+function sumCacheWindows (ws: readonly CacheWindow[]): CacheWindow {
+  const sum = (f: 'requests' | 'hits' | 'misses' | 'stored' | 'collapsed' | 'bypassed' | 'storeErrors'): number => ws.reduce((n, w) => n + w[f], 0)
+  const bytes = ws.map((w) => w.bytes).filter((b): b is number => b !== null)
+  return {
+    requests: sum('requests'),
+    hits: sum('hits'),
+    misses: sum('misses'),
+    stored: sum('stored'),
+    collapsed: sum('collapsed'),
+    bypassed: sum('bypassed'),
+    storeErrors: sum('storeErrors'),
+    bytes: bytes.length === 0 ? null : Math.max(...bytes),
+    maxBytes: ws[0].maxBytes
+  }
 }
 
 /** The measurement of `target` in `scenario`, if the run has one. */
@@ -247,11 +293,18 @@ function stealLine (ms: readonly Measurement[]): string | null {
 }
 
 /** Everything a run prints at the end: the table, the ratios, the issue #2 verdict and notes. */
-export function formatSummary (ms: readonly Measurement[], ratios: readonly Ratio[], skipped: readonly Skipped[], notMeasured: readonly NotMeasured[] = []): string {
+export function formatSummary (ms: readonly Measurement[], ratios: readonly Ratio[], skipped: readonly Skipped[], notMeasured: readonly NotMeasured[] = [],
+  rounds = 1): string {
   const out: string[] = ['', formatTable(ms), '']
   const ratioTables = formatRatios(ratios)
   if (ratioTables !== '') out.push(ratioTables, '')
-  for (const line of [issue2Verdict(ratios), accessLogLine(ms), expressLine(ms), tlsLine(ms), stealLine(ms)]) if (line !== null) out.push(line)
+  for (const line of [issue2Verdict(ratios), accessLogLine(ms), expressLine(ms), tlsLine(ms)]) if (line !== null) out.push(line)
+  const cacheRatios = computeCacheRatios(ms)
+  if (cacheRatios.some((r) => r.rps !== null || r.cpu !== null)) {
+    if (out[out.length - 1] !== '') out.push('')
+    out.push(formatCacheRatios(cacheRatios), '')
+  }
+  for (const line of [cacheVerdict(cacheRatios), ...cacheWindowLines(ms, rounds), stealLine(ms)]) if (line !== null) out.push(line)
   if (ms.some((m) => m.scenario === 'h2-get-1k')) out.push(`note: ${SCENARIO_LABELS['h2-get-1k']} is h2load, which gives no percentiles: its rows have a mean latency and no p99`)
   for (const n of notMeasured) {
     out.push(`not measured: ${SCENARIO_LABELS[n.scenario]}${n.targets.length > 0 ? ` for ${n.targets.join(', ')}` : ''}: ${n.reason}`)
@@ -265,4 +318,71 @@ export function issue2Verdict (ratios: readonly Ratio[]): string | null {
   const r = ratios.find((x) => x.peer === 'http-proxy')?.getRps
   if (r === null || r === undefined) return null
   return `issue #2 (Portico GET 1 KiB req/s >= node-http-proxy's): ${r >= 1 ? 'PASS' : 'FAIL'} (${times(r)})`
+}
+
+/** One comparison of the cache scenarios: `subject` over `peer`, in `scenario`. */
+export interface CacheRatio {
+  /** What is compared, e.g. `Portico hit / Portico forward`. */
+  label: string
+  scenario: ScenarioId
+  subject: TargetName
+  peer: TargetName
+  rps: number | null
+  cpu: number | null
+  p99: number | null
+  peakRss: number | null
+}
+
+const CACHE_COMPARISONS: readonly { label: string, scenario: ScenarioId, subject: TargetName, peer: TargetName }[] = [
+  { label: 'Portico hit / Portico forward', scenario: 'cache-hit', subject: 'portico-cache', peer: 'portico' },
+  { label: 'Portico hit / nginx proxy_cache hit', scenario: 'cache-hit', subject: 'portico-cache', peer: 'nginx-cache' },
+  { label: 'Portico hit / origin direct', scenario: 'cache-hit', subject: 'portico-cache', peer: 'origin' },
+  { label: 'nginx proxy_cache hit / nginx forward', scenario: 'cache-hit', subject: 'nginx-cache', peer: 'nginx' },
+  { label: 'Portico cache / Portico no cache', scenario: 'cache-mix', subject: 'portico-cache', peer: 'portico' },
+  { label: 'Portico cache / nginx proxy_cache', scenario: 'cache-mix', subject: 'portico-cache', peer: 'nginx-cache' },
+  { label: 'nginx proxy_cache / nginx no cache', scenario: 'cache-mix', subject: 'nginx-cache', peer: 'nginx' }
+]
+
+/** The cache scenarios' comparisons that the run has both sides of. */
+export function computeCacheRatios (ms: readonly Measurement[]): CacheRatio[] {
+  const out: CacheRatio[] = []
+  for (const c of CACHE_COMPARISONS) {
+    const a = findMeasurement(ms, c.subject, c.scenario)
+    const b = findMeasurement(ms, c.peer, c.scenario)
+    if (a === undefined || b === undefined) continue
+    out.push({
+      ...c,
+      rps: divide(a.requestsPerSecond, b.requestsPerSecond),
+      cpu: divide(a.cpuSecondsPer10k, b.cpuSecondsPer10k),
+      p99: divide(a.p99Ms, b.p99Ms),
+      peakRss: divide(a.peakRssMiB, b.peakRssMiB)
+    })
+  }
+  return out
+}
+
+/** The cache ratio table (req/s: higher is better for the subject; CPU, p99 and RSS: lower). */
+export function formatCacheRatios (ratios: readonly CacheRatio[]): string {
+  const header = ['cache comparison', 'scenario', 'req/s', 'CPU/10k', 'p99', 'peak RSS']
+  const rows = ratios.map((r) => [r.label, SCENARIO_LABELS[r.scenario], times(r.rps), times(r.cpu), times(r.p99), times(r.peakRss)])
+  return renderTable(header, rows, new Set(['cache comparison', 'scenario']))
+}
+
+/** The cache issue's check: a cache hit costs Portico less CPU per request than forwarding the same request. */
+export function cacheVerdict (ratios: readonly CacheRatio[]): string | null {
+  const r = ratios.find((x) => x.subject === 'portico-cache' && x.peer === 'portico' && x.scenario === 'cache-hit')?.cpu
+  if (r === null || r === undefined) return null
+  return `cache target (Portico hit CPU per 10k < Portico forward's): ${r < 1 ? 'PASS' : 'FAIL'} (${times(r)})`
+}
+
+/** What Portico's cache counted in each cache window (all rounds together), from its admin statistics. */
+function cacheWindowLines (ms: readonly Measurement[], rounds: number): string[] {
+  const size = (b: number): string => b < 1024 * 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${(b / 1024 / 1024).toFixed(1)} MiB`
+  return ms.filter((m) => m.cache !== undefined).map((m) => {
+    const c = m.cache as CacheWindow
+    return `${m.target} ${SCENARIO_LABELS[m.scenario]} (cache statistics over the window${rounds > 1 ? `s of ${rounds} rounds` : ''}, ` +
+      `${c.requests} requests by the load generator): ` +
+      `${c.hits} hits, ${c.misses} misses, ${c.stored} stored, ${c.collapsed} collapsed, ${c.bypassed} bypassed, ${c.storeErrors} store errors; ` +
+      `store ${c.bytes === null ? '?' : size(c.bytes)} of ${size(c.maxBytes)} after it`
+  })
 }

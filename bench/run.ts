@@ -6,28 +6,39 @@
  * peak RSS of the target's processes; then Portico's ratios to each peer. With `--rounds N` every measurement is
  * repeated N times, interleaved, and the table shows medians. The HTTPS and HTTP/2 scenarios start the targets
  * that have a TLS listener here with a certificate generated for the run (tls.ts); HTTP/2 load is h2load, and
- * without it that scenario is left out with a note.
+ * without it that scenario is left out with a note. The cache scenarios have their own contenders (the origin
+ * served directly, Portico and nginx forwarding, Portico's memory cache and nginx's proxy_cache): `cache-hit`
+ * GETs one 1 KiB object the origin lets caches keep for an hour, after checking that the caching targets store it
+ * and then answer it as a hit; `cache-mix` GETs four never-repeated such objects for every request of one hot
+ * object, so most requests are misses that get stored. Around each window of Portico's cache the bench reads its
+ * admin statistics, and counts what looks wrong (misses in the hit window, a store beyond `maxSize`, errors) as
+ * an anomaly: printed at the end, and the run exits 1.
  *
- *   node dist/bench/run.js [--quick] [--rounds N] [--only portico,http-proxy] [--scenarios get,post,idle,https,h2] [--json FILE]
+ *   node dist/bench/run.js [--quick] [--rounds N] [--only portico,http-proxy] [--scenarios get,post,idle,https,h2,cache-hit,cache-mix] [--json FILE]
  *   BENCH_DURATION=seconds per measurement (default 10; --quick: 3), BENCH_WARMUP=seconds (default 2; --quick: 1),
  *   BENCH_ROUNDS=N (as --rounds), BENCH_LOADGEN=autocannon to use autocannon even where wrk is installed
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { hasTaskset, installCleanup, pinSelf, stopChild, type Child } from './children.js'
-import { GET_PATH, UPLOAD_PATH } from './fixture.js'
+import { CACHE_PATH, GET_PATH, HOT_PATH, OBJECT_PREFIX, UPLOAD_PATH } from './fixture.js'
 import { hasH2load, runH2load } from './h2load.js'
 import { openIdleConnections } from './idle.js'
-import { createLoadGenerator, type LoadGenerator, type LoadResult } from './load.js'
+import { createLoadGenerator, type LoadGenerator, type LoadResult, type PathMix } from './load.js'
 import { describeMachine, describeRevision } from './machine.js'
 import { cpuSeconds, memoryKiB, processTree, resetPeak, stealSeconds } from './proc.js'
-import { SCENARIO_LABELS, computeRatios, formatSummary, medianOfRounds, type Measurement, type NotMeasured, type ScenarioId, type Skipped } from './report.js'
-import { ROOT, TARGETS, TARGET_NAMES, type RunningTarget, type Target, type TargetName } from './targets.js'
+import {
+  CACHE_SCENARIOS, SCENARIO_LABELS, computeCacheRatios, computeRatios, formatSummary, medianOfRounds,
+  type CacheWindow, type Measurement, type NotMeasured, type ScenarioId, type Skipped
+} from './report.js'
+import { CACHE_CONTENDERS, CACHE_MAX_MIB, CACHING_TARGETS, ROOT, TARGETS, TARGET_NAMES, type RunningTarget, type Target, type TargetName } from './targets.js'
 import { createBenchCert, type BenchCert } from './tls.js'
 import { USAGE, UsageError, parseOptions, type Options } from './options.js'
-import { verifyTarget, type Transport } from './verify.js'
+import { verifyCaching, verifyHit, verifyTarget, type CacheKind, type Transport } from './verify.js'
 
 /** The core every target under test runs on; the origin, the load generator and this process use the other. */
 const MEASURED_CORE = 1
@@ -39,11 +50,24 @@ const HTTPS_CONNECTIONS = GET_CONNECTIONS
 /** HTTP/2: h2load with 10 connections of up to 10 concurrent streams each. */
 const H2_CONNECTIONS = 10
 const H2_STREAMS = 10
+/** The cache scenarios: wrk GET -c50, like GET 1 KiB. */
+const CACHE_HIT_CONNECTIONS = GET_CONNECTIONS
+const CACHE_MIX_CONNECTIONS = GET_CONNECTIONS
+/** In the mix, every 5th request is the hot object and the other four are never-repeated objects: 80% misses. */
+const MIX_HOT_EVERY = 5
 const IDLE_CONNECTIONS = 1000
 /** How long the idle connections are held before memory is read; below every target's idle timeout (5 s). */
 const IDLE_HOLD_MS = 1000
 /** The scenarios served over TLS, and how the verifier talks to a target in each. */
-const TRANSPORTS: Record<ScenarioId, Transport> = { 'get-1k': 'http', 'post-1m': 'http', 'idle-1000': 'http', 'https-get-1k': 'https', 'h2-get-1k': 'h2' }
+const TRANSPORTS: Record<ScenarioId, Transport> = {
+  'get-1k': 'http',
+  'post-1m': 'http',
+  'idle-1000': 'http',
+  'https-get-1k': 'https',
+  'h2-get-1k': 'h2',
+  'cache-hit': 'http',
+  'cache-mix': 'http'
+}
 /** Progress lines pad target names to the longest one. */
 const NAME_WIDTH = Math.max(...TARGET_NAMES.map((n) => n.length))
 
@@ -62,15 +86,64 @@ function resetPeakOrSay (pids: readonly number[]): void {
   progress('note: /proc/PID/clear_refs refused; peak RSS counts from process start, not from the window')
 }
 
+/** Portico's cache statistics as its admin listener reports them (`GET /cache/stats`). */
+interface CacheStats {
+  bytes: number | null
+  hits: number
+  misses: number
+  stored: number
+  collapsed: number
+  bypassed: number
+  storeErrors: number
+}
+
+/** Reads Portico's cache statistics from its admin listener on `port`. */
+function readCacheStats (port: number): Promise<CacheStats> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/cache/stats', agent: false, timeout: 10_000 }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('error', reject)
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8')
+        if (res.statusCode !== 200) {
+          reject(new Error(`GET /cache/stats on the admin listener answered ${res.statusCode}: ${text}`))
+          return
+        }
+        resolve(JSON.parse(text) as CacheStats)
+      })
+    })
+    req.on('timeout', () => req.destroy(new Error('GET /cache/stats: no answer within 10 s')))
+    req.on('error', reject)
+  })
+}
+
+function cacheWindow (requests: number, before: CacheStats, after: CacheStats): CacheWindow {
+  const d = (f: 'hits' | 'misses' | 'stored' | 'collapsed' | 'bypassed' | 'storeErrors'): number => after[f] - before[f]
+  return {
+    requests,
+    hits: d('hits'),
+    misses: d('misses'),
+    stored: d('stored'),
+    collapsed: d('collapsed'),
+    bypassed: d('bypassed'),
+    storeErrors: d('storeErrors'),
+    bytes: after.bytes,
+    maxBytes: CACHE_MAX_MIB * 1024 * 1024
+  }
+}
+
 /**
  * Warms the target up, then measures one load scenario over the target's whole process tree. `run(seconds)`
- * applies the scenario's load for that long on `connections` connections.
+ * applies the scenario's load for that long on `connections` connections. With an admin port, Portico's cache
+ * statistics are read just outside the CPU window, before and after it.
  */
 async function measureLoad (target: TargetName, scenario: ScenarioId, running: RunningTarget, connections: number,
   run: (seconds: number) => Promise<LoadResult>, options: Options): Promise<Measurement> {
   const startRss = memoryKiB(processTree(running.child.pid)).rss
   await run(options.warmupSeconds)
   const pids = processTree(running.child.pid)
+  const statsBefore = running.adminPort === undefined ? null : await readCacheStats(running.adminPort)
   resetPeakOrSay(pids)
   const cpuBefore = cpuSeconds(pids)
   const stealBefore = stealSeconds()
@@ -82,6 +155,7 @@ async function measureLoad (target: TargetName, scenario: ScenarioId, running: R
   const steal = stealSeconds() - stealBefore
   const per10k = (seconds: number): number | null => result.requests > 0 ? seconds / result.requests * 10_000 : null
   const memory = memoryKiB(pids)
+  const cache = statsBefore === null ? undefined : cacheWindow(result.requests, statsBefore, await readCacheStats(running.adminPort as number))
   return {
     target,
     scenario,
@@ -97,7 +171,8 @@ async function measureLoad (target: TargetName, scenario: ScenarioId, running: R
     rssMiB: mib(memory.rss),
     peakRssMiB: mib(memory.peak),
     stealSeconds: steal,
-    errors: result.errors
+    errors: result.errors,
+    ...(cache === undefined ? {} : { cache })
   }
 }
 
@@ -139,12 +214,60 @@ interface RunCert {
   pem: string
 }
 
+/** The cache a target has, for the cache checks. */
+function cacheKind (name: TargetName): CacheKind {
+  return name === 'portico-cache' ? 'portico' : name === 'nginx-cache' ? 'nginx' : null
+}
+
+/** Paths of the mix: a prefix no earlier load of this run used, so its objects are misses. */
+const runTag = randomBytes(4).toString('hex')
+let mixLoads = 0
+function nextMix (): PathMix {
+  mixLoads++
+  return { uniquePrefix: `${OBJECT_PREFIX}${runTag}-${mixLoads}-`, hotPath: HOT_PATH, hotEvery: MIX_HOT_EVERY }
+}
+
+/** What looked wrong in a cache window; printed at the end of the run, which then exits 1. */
+const anomalies: string[] = []
+
+/**
+ * The cache scenarios' checks after a window: the object must still be a hit, and Portico's cache statistics must
+ * fit the load (no misses in the hit window, every miss of the mix stored, the store within `maxSize`); errors
+ * from the load generator count too. What fails is added to `anomalies`.
+ */
+async function checkCacheWindow (target: TargetName, scenario: ScenarioId, running: RunningTarget, m: Measurement): Promise<void> {
+  const say = (what: string): void => {
+    const line = `${target} ${SCENARIO_LABELS[scenario]}: ${what}`
+    anomalies.push(line)
+    progress(`ANOMALY ${line}`)
+  }
+  if (m.errors > 0) say(`${m.errors} errors (socket errors, timeouts or non-2xx answers) reported by the load generator`)
+  const kind = cacheKind(target)
+  if (kind === null) return
+  try {
+    await verifyHit(target, running.port, scenario === 'cache-hit' ? CACHE_PATH : HOT_PATH, kind)
+  } catch (err) {
+    say(err instanceof Error ? err.message : String(err))
+  }
+  const c = m.cache
+  if (c === undefined) return
+  if (c.bytes !== null && c.bytes > c.maxBytes) say(`the memory store holds ${c.bytes} bytes, beyond maxSize ${c.maxBytes}`)
+  if (c.storeErrors > 0 || c.bypassed > 0) say(`${c.storeErrors} store errors, ${c.bypassed} requests bypassed the cache`)
+  if (scenario === 'cache-hit') {
+    if (c.misses > 0) say(`${c.misses} misses in the hit window (want 0)`)
+    if (m.requests !== null && c.hits < m.requests) say(`${c.hits} hits for ${m.requests} requests completed (want at least as many)`)
+  } else if (c.misses - c.stored > m.connections) {
+    say(`${c.misses} misses but only ${c.stored} stored (every miss of the mix is a cacheable 200)`)
+  }
+}
+
 /**
  * Starts a fresh instance of `target` (with a TLS listener for the HTTPS and HTTP/2 scenarios), verifies that it
- * proxies over the scenario's transport, measures `scenario`, and stops it. `onTls` gets what TLS negotiated.
+ * proxies over the scenario's transport (and, in the cache scenarios, that it caches or forwards as it should),
+ * measures `scenario`, and stops it. `onVerified` gets what TLS negotiated or what the cache check saw.
  */
 async function measure (target: Target, scenario: ScenarioId, round: number, load: LoadGenerator, dir: string, originPort: number,
-  cert: RunCert | null, options: Options, onTls: (negotiated: string) => void): Promise<Measurement> {
+  cert: RunCert | null, options: Options, onVerified: (seen: string) => void): Promise<Measurement> {
   const instanceDir = path.join(dir, `${target.name}-${scenario}-${round}`)
   mkdirSync(instanceDir)
   const transport = TRANSPORTS[scenario]
@@ -153,7 +276,7 @@ async function measure (target: Target, scenario: ScenarioId, round: number, loa
   const running = await target.start({ dir: instanceDir, originPort, core: MEASURED_CORE, tls: tls?.files })
   try {
     const negotiated = await verifyTarget(target.name, running.port, transport, tls?.pem)
-    if (negotiated !== null) onTls(negotiated)
+    if (negotiated !== null) onVerified(negotiated)
     const url = `${transport === 'http' ? 'http' : 'https'}://127.0.0.1:${running.port}`
     switch (scenario) {
       case 'get-1k':
@@ -170,10 +293,34 @@ async function measure (target: Target, scenario: ScenarioId, round: number, loa
       case 'h2-get-1k':
         return await measureLoad(target.name, scenario, running, H2_CONNECTIONS,
           (seconds) => runH2load({ url: url + GET_PATH, connections: H2_CONNECTIONS, streams: H2_STREAMS, seconds }, LOAD_CORE), options)
+      case 'cache-hit': {
+        onVerified(await verifyCaching(target.name, running.port, CACHE_PATH, cacheKind(target.name)))
+        const m = await measureLoad(target.name, scenario, running, CACHE_HIT_CONNECTIONS,
+          (seconds) => load.run({ url: url + CACHE_PATH, method: 'GET', connections: CACHE_HIT_CONNECTIONS, seconds }), options)
+        await checkCacheWindow(target.name, scenario, running, m)
+        return m
+      }
+      case 'cache-mix': {
+        // The hot object, and one object like the unique ones.
+        onVerified(await verifyCaching(target.name, running.port, HOT_PATH, cacheKind(target.name)))
+        await verifyCaching(target.name, running.port, `${OBJECT_PREFIX}${runTag}-verify-${target.name}-${round}`, cacheKind(target.name))
+        const m = await measureLoad(target.name, scenario, running, CACHE_MIX_CONNECTIONS,
+          (seconds) => load.run({ url, method: 'GET', connections: CACHE_MIX_CONNECTIONS, seconds, mix: nextMix() }), options)
+        await checkCacheWindow(target.name, scenario, running, m)
+        return m
+      }
     }
   } finally {
     await stopChild(running.child)
   }
+}
+
+/**
+ * Whether `target` takes part in `scenario`: the cache scenarios have their own contenders, and the caching
+ * targets take part in nothing else. Not a gap: targets outside a scenario's scope are left out silently.
+ */
+function inScope (target: Target, scenario: ScenarioId): boolean {
+  return CACHE_SCENARIOS.includes(scenario) ? CACHE_CONTENDERS.includes(target.name) : !CACHING_TARGETS.includes(target.name)
 }
 
 /** Why `target` is not measured in `scenario` (it has no listener for it here), or null. */
@@ -200,6 +347,9 @@ async function main (): Promise<void> {
   pinSelf(LOAD_CORE)
   const started = Date.now()
   const dir = mkdtempSync(path.join(os.tmpdir(), 'portico-bench-'))
+  // Traversable, not listable: nginx's worker (user nobody when the bench runs as root) opens its proxy_cache
+  // files in an instance directory below this one.
+  chmodSync(dir, 0o711)
   const machine = describeMachine()
   const revision = describeRevision(ROOT)
   const load = createLoadGenerator(dir, LOAD_CORE, process.env.BENCH_LOADGEN)
@@ -222,7 +372,9 @@ async function main (): Promise<void> {
     'post-1m': `POST -c${POST_CONNECTIONS}`,
     'idle-1000': `${IDLE_CONNECTIONS} idle connections`,
     'https-get-1k': `HTTPS GET -c${HTTPS_CONNECTIONS}`,
-    'h2-get-1k': `HTTP/2 GET h2load -c${H2_CONNECTIONS} -m${H2_STREAMS}`
+    'h2-get-1k': `HTTP/2 GET h2load -c${H2_CONNECTIONS} -m${H2_STREAMS}`,
+    'cache-hit': `cache hit GET ${CACHE_PATH} -c${CACHE_HIT_CONNECTIONS}`,
+    'cache-mix': `cache mix GET -c${CACHE_MIX_CONNECTIONS} (${MIX_HOT_EVERY - 1} in ${MIX_HOT_EVERY} never-repeated ${OBJECT_PREFIX}..., 1 in ${MIX_HOT_EVERY} ${HOT_PATH})`
   }
   progress(`load: ${load.name}; ${options.seconds} s per measurement after ${options.warmupSeconds} s warm-up; ` +
     scenarios.map((s) => loads[s]).join(', '))
@@ -253,6 +405,7 @@ async function main (): Promise<void> {
     for (const scenario of scenarios) {
       const gaps = new Map<string, TargetName[]>()
       for (const target of available) {
+        if (!inScope(target, scenario)) continue
         const gap = transportGap(target, scenario)
         if (gap !== null) gaps.set(gap, [...(gaps.get(gap) ?? []), target.name])
       }
@@ -263,7 +416,7 @@ async function main (): Promise<void> {
       if (options.rounds > 1) progress(`round ${round} of ${options.rounds}`)
       for (const target of available) {
         for (const scenario of scenarios) {
-          if (transportGap(target, scenario) !== null) continue
+          if (!inScope(target, scenario) || transportGap(target, scenario) !== null) continue
           const m = await measure(target, scenario, round, load, dir, running.port, cert, options, (negotiated) => {
             if (round === 1) progress(`${target.name.padEnd(NAME_WIDTH)} ${SCENARIO_LABELS[scenario].padEnd(16)} ${negotiated}`)
           })
@@ -277,7 +430,7 @@ async function main (): Promise<void> {
     const measurements = medianOfRounds(rounds)
     const ratios = computeRatios(measurements)
     if (options.rounds > 1) process.stdout.write(`\nmedians of ${options.rounds} rounds (errors: sum; steal: largest)\n`)
-    process.stdout.write(formatSummary(measurements, ratios, skipped, notMeasured))
+    process.stdout.write(formatSummary(measurements, ratios, skipped, notMeasured, options.rounds))
 
     if (options.json !== null) {
       writeFileSync(options.json, `${JSON.stringify({
@@ -290,15 +443,31 @@ async function main (): Promise<void> {
         durationSeconds: options.seconds,
         warmupSeconds: options.warmupSeconds,
         scenarios,
-        connections: { get: GET_CONNECTIONS, post: POST_CONNECTIONS, idle: IDLE_CONNECTIONS, https: HTTPS_CONNECTIONS, h2: H2_CONNECTIONS, h2Streams: H2_STREAMS },
+        connections: {
+          get: GET_CONNECTIONS,
+          post: POST_CONNECTIONS,
+          idle: IDLE_CONNECTIONS,
+          https: HTTPS_CONNECTIONS,
+          h2: H2_CONNECTIONS,
+          h2Streams: H2_STREAMS,
+          cacheHit: CACHE_HIT_CONNECTIONS,
+          cacheMix: CACHE_MIX_CONNECTIONS
+        },
+        ...(scenarios.some((sc) => CACHE_SCENARIOS.includes(sc)) ? { cache: { maxSizeMiB: CACHE_MAX_MIB, mixHotEvery: MIX_HOT_EVERY } } : {}),
         rounds: options.rounds,
         measurements,
         ratios,
+        cacheRatios: computeCacheRatios(measurements),
+        anomalies,
         ...(options.rounds > 1 ? { eachRound: rounds } : {}),
         skipped,
         notMeasured
       }, null, 2)}\n`)
       progress(`wrote ${options.json}`)
+    }
+    if (anomalies.length > 0) {
+      process.stdout.write(`\n${anomalies.length} anomal${anomalies.length === 1 ? 'y' : 'ies'} in the cache windows:\n${anomalies.map((a) => `  ${a}`).join('\n')}\n`)
+      process.exitCode = 1
     }
     progress(`done in ${Math.round((Date.now() - started) / 1000)} s`)
     ok = true

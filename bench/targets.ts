@@ -4,7 +4,9 @@
  * access log, Portico embedded in an Express 5 app, node-http-proxy, @fastify/http-proxy, nginx and HAProxy. A
  * target whose binary is missing says why and is skipped by the caller. Portico, nginx and HAProxy can also be
  * started with a TLS listener offering h2 and http/1.1 by ALPN, node-http-proxy with an HTTPS (HTTP/1.1) front;
- * every one of them still proxies to the origin over cleartext HTTP/1.1.
+ * every one of them still proxies to the origin over cleartext HTTP/1.1. Two targets exist for the cache
+ * scenarios only: Portico with its memory cache (`cache: { maxSize: 8mb }`, and the admin listener, whose
+ * `/cache/stats` the bench reads around each window) and nginx with `proxy_cache` (at most 8 MiB on disk).
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
@@ -14,8 +16,21 @@ import { HAPROXY_BIN, NGINX_BIN, haproxyConfig, hasBinary, nginxConfig } from '.
 import { TLS_HOST, type BenchCert } from './tls.js'
 
 /** Names accepted by `--only`, in the order a run measures them. */
-export const TARGET_NAMES = ['origin', 'portico', 'portico-log', 'portico-express', 'http-proxy', 'fastify', 'nginx', 'haproxy'] as const
+export const TARGET_NAMES = ['origin', 'portico', 'portico-cache', 'portico-log', 'portico-express', 'http-proxy', 'fastify', 'nginx', 'nginx-cache', 'haproxy'] as const
 export type TargetName = typeof TARGET_NAMES[number]
+
+/** The targets that cache; they are measured in the cache scenarios only. */
+export const CACHING_TARGETS: readonly TargetName[] = ['portico-cache', 'nginx-cache']
+
+/** The cache scenarios' contenders: the origin served directly, Portico and nginx forwarding, and both caching. */
+export const CACHE_CONTENDERS: readonly TargetName[] = ['origin', 'portico', 'portico-cache', 'nginx', 'nginx-cache']
+
+/**
+ * What the caching targets may hold: Portico's `cache.maxSize`, nginx's `proxy_cache_path max_size`. Small enough
+ * that the miss-heavy mix fills it within a `--quick` warm-up and window (about 1.2 KiB per stored 1 KiB object),
+ * so the window measures a full cache evicting, and what bounds its memory.
+ */
+export const CACHE_MAX_MIB = 8
 
 /** Where one instance of a target runs. */
 export interface StartContext {
@@ -32,6 +47,8 @@ export interface StartContext {
 export interface RunningTarget {
   child: Child
   port: number
+  /** Portico's admin listener (GET /cache/stats), for `portico-cache`. */
+  adminPort?: number
 }
 
 /** A target of the benchmark. */
@@ -64,7 +81,12 @@ async function startProcess (name: string, ctx: StartContext, cmd: string, args:
   return { child, port }
 }
 
-function porticoConfig (port: number, originPort: number, accessLog: boolean, tls: BenchCert | undefined): string {
+/** Portico's cache settings and admin listener, for `portico-cache`. */
+interface PorticoCache {
+  adminPort: number
+}
+
+function porticoConfig (port: number, originPort: number, accessLog: boolean, tls: BenchCert | undefined, cache?: PorticoCache): string {
   // A TLS listener offers h2 and http/1.1 by ALPN (docs/config.md, "TLS termination").
   const listen = tls === undefined
     ? `listen: [{ host: 127.0.0.1, port: ${port} }]`
@@ -77,7 +99,9 @@ routes:
     upstream: ["http://127.0.0.1:${originPort}"]
 log: { access: ${accessLog} }
 headers: { via: false }
-`
+${cache === undefined ? '' : `cache: { maxSize: "${CACHE_MAX_MIB}mb" }
+admin: { host: 127.0.0.1, port: ${cache.adminPort} }
+`}`
 }
 
 function portico (name: 'portico' | 'portico-log', accessLog: boolean): Target {
@@ -90,6 +114,39 @@ function portico (name: 'portico' | 'portico-log', accessLog: boolean): Target {
       writeFileSync(file, porticoConfig(port, ctx.originPort, accessLog, ctx.tls))
       return [path.join(ROOT, 'bin/portico.js'), '--config', file]
     }, accessLog)
+  }
+}
+
+/** Portico with its memory cache on every route, and the admin listener the bench reads cache statistics from. */
+function porticoCache (): Target {
+  return {
+    name: 'portico-cache',
+    tls: null,
+    unavailable: () => null,
+    start: async (ctx) => {
+      const adminPort = await freePort()
+      const running = await startProcess('portico-cache', ctx, process.execPath, (port) => {
+        const file = path.join(ctx.dir, 'portico.yaml')
+        writeFileSync(file, porticoConfig(port, ctx.originPort, false, undefined, { adminPort }))
+        return [path.join(ROOT, 'bin/portico.js'), '--config', file]
+      })
+      return { ...running, adminPort }
+    }
+  }
+}
+
+function nginx (name: 'nginx' | 'nginx-cache'): Target {
+  return {
+    name,
+    tls: name === 'nginx' ? 'h2' : null,
+    unavailable: () => hasBinary(NGINX_BIN) ? null : `${NGINX_BIN} not found`,
+    start: (ctx) => startProcess(name, ctx, NGINX_BIN, (port) => {
+      for (const d of ['client_body', 'proxy_temp', 'fastcgi_temp', 'uwsgi_temp', 'scgi_temp']) mkdirSync(path.join(ctx.dir, d))
+      const file = path.join(ctx.dir, 'nginx.conf')
+      const cacheMiB = name === 'nginx-cache' ? CACHE_MAX_MIB : undefined
+      writeFileSync(file, nginxConfig({ dir: ctx.dir, port, originPort: ctx.originPort, tls: ctx.tls, cacheMiB }))
+      return ['-p', ctx.dir, '-c', file, '-e', path.join(ctx.dir, 'error.log')]
+    })
   }
 }
 
@@ -112,21 +169,13 @@ export const TARGETS: readonly Target[] = [
     start: (ctx) => startProcess('origin', ctx, process.execPath, (port) => [script('origin.js'), String(port)])
   },
   portico('portico', false),
+  porticoCache(),
   portico('portico-log', true),
   nodePeer('portico-express', 'peers/portico-express.js'),
   nodePeer('http-proxy', 'peers/http-proxy.js', 'http1'),
   nodePeer('fastify', 'peers/fastify.js'),
-  {
-    name: 'nginx',
-    tls: 'h2',
-    unavailable: () => hasBinary(NGINX_BIN) ? null : `${NGINX_BIN} not found`,
-    start: (ctx) => startProcess('nginx', ctx, NGINX_BIN, (port) => {
-      for (const d of ['client_body', 'proxy_temp', 'fastcgi_temp', 'uwsgi_temp', 'scgi_temp']) mkdirSync(path.join(ctx.dir, d))
-      const file = path.join(ctx.dir, 'nginx.conf')
-      writeFileSync(file, nginxConfig({ dir: ctx.dir, port, originPort: ctx.originPort, tls: ctx.tls }))
-      return ['-p', ctx.dir, '-c', file, '-e', path.join(ctx.dir, 'error.log')]
-    })
-  },
+  nginx('nginx'),
+  nginx('nginx-cache'),
   {
     name: 'haproxy',
     tls: 'h2',

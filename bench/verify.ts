@@ -4,12 +4,16 @@
  * that answers anything else is not proxying, and the run stops. The same check runs over cleartext HTTP/1.1,
  * over HTTPS (HTTP/1.1, certificate verified against the bench's own for `bench.test`) or over HTTP/2 (ALPN h2,
  * likewise verified) for the scenario about to be measured; for the TLS ones it also says what was negotiated.
+ * The cache scenarios add their own check (`verifyCaching`): a caching target must store a cacheable object on
+ * the first GET and answer the second from its cache, saying so in `Cache-Status` (Portico) or `X-Cache-Status`
+ * (nginx); a forwarding target must not answer from a cache. After a cache-hit window, `verifyHit` checks that
+ * the object is still served as a hit.
  */
 import http from 'node:http'
 import http2 from 'node:http2'
 import https from 'node:https'
 import type { TLSSocket } from 'node:tls'
-import { GET_PATH, ONE_KIB, ORIGIN_HEADER, UPLOAD_BYTES, UPLOAD_PATH, uploadAnswer } from './fixture.js'
+import { GET_PATH, NGINX_CACHE_HEADER, ONE_KIB, ORIGIN_HEADER, UPLOAD_BYTES, UPLOAD_PATH, uploadAnswer } from './fixture.js'
 import { TLS_HOST } from './tls.js'
 
 /** How the verifier talks to a target: cleartext HTTP/1.1, HTTP/1.1 over TLS, or HTTP/2 over TLS. */
@@ -127,4 +131,62 @@ function checkAnswers (name: string, get: Answer, post: Answer): void {
     throw new Error(`${name} does not proxy POST ${UPLOAD_PATH}: status ${post.status}, body ` +
       `${JSON.stringify(post.body.subarray(0, 120).toString('latin1'))} (want 200, ${want})`)
   }
+}
+
+/** Which cache a target has, if any: Portico's (Cache-Status) or nginx's proxy_cache (X-Cache-Status). */
+export type CacheKind = 'portico' | 'nginx' | null
+
+/** The header a cache of `kind` reports itself in. */
+function statusHeader (kind: 'portico' | 'nginx'): string {
+  return kind === 'portico' ? 'cache-status' : NGINX_CACHE_HEADER
+}
+
+/** The cache status an answer carries, or `(none)`. */
+function statusOf (answer: Answer, header: string): string {
+  const v = answer.headers[header]
+  return v === undefined ? '(none)' : Array.isArray(v) ? v.join(', ') : v
+}
+
+/** GETs `target` over cleartext HTTP/1.1 and throws unless it is 200 with the origin's 1 KiB and marker header. */
+async function getObject (name: string, port: number, target: string): Promise<Answer> {
+  const answer = await request({ port, transport: 'http' }, 'GET', target)
+  if (answer.status !== 200 || answer.headers[ORIGIN_HEADER] !== '1' || !answer.body.equals(ONE_KIB)) {
+    throw new Error(`${name} does not serve GET ${target}: status ${answer.status}, ${ORIGIN_HEADER}: ` +
+      `${String(answer.headers[ORIGIN_HEADER])}, ${answer.body.length} body bytes (want 200, 1, the origin's ${ONE_KIB.length} bytes)`)
+  }
+  return answer
+}
+
+const STORED: Record<'portico' | 'nginx', RegExp> = { portico: /^Portico; fwd=uri-miss;.*\bstored\b/, nginx: /^MISS$/ }
+const HIT: Record<'portico' | 'nginx', RegExp> = { portico: /^Portico; hit\b/, nginx: /^HIT$/ }
+
+/**
+ * The cache scenarios' check before a window. A caching target (`kind`) must answer a first GET of `target` as a
+ * stored miss and a second as a hit; resolves with both statuses for the progress line. A forwarding target
+ * (`kind` null) must answer without Cache-Status or X-Cache-Status. Throws, naming what it saw, otherwise.
+ */
+export async function verifyCaching (name: string, port: number, target: string, kind: CacheKind): Promise<string> {
+  const first = await getObject(name, port, target)
+  if (kind === null) {
+    for (const h of ['cache-status', NGINX_CACHE_HEADER]) {
+      if (first.headers[h] !== undefined) throw new Error(`${name} should forward GET ${target} uncached, but answered ${h}: ${statusOf(first, h)}`)
+    }
+    return 'forwards (no cache status)'
+  }
+  const header = statusHeader(kind)
+  const miss = statusOf(first, header)
+  if (!STORED[kind].test(miss)) throw new Error(`${name}: first GET ${target} should be a stored miss, but ${header}: ${miss}`)
+  const second = await getObject(name, port, target)
+  const hit = statusOf(second, header)
+  if (!HIT[kind].test(hit)) throw new Error(`${name}: second GET ${target} should be a cache hit, but ${header}: ${hit} (first: ${miss})`)
+  return `${header}: ${miss} | then ${hit}`
+}
+
+/** One GET of `target` through a caching target must be a hit (after a window). Resolves with its status. */
+export async function verifyHit (name: string, port: number, target: string, kind: 'portico' | 'nginx'): Promise<string> {
+  const answer = await getObject(name, port, target)
+  const header = statusHeader(kind)
+  const status = statusOf(answer, header)
+  if (!HIT[kind].test(status)) throw new Error(`${name}: GET ${target} after the window should be a cache hit, but ${header}: ${status}`)
+  return status
 }

@@ -10,6 +10,11 @@
  * cleartext HTTP/1.1 to the origin. TLS settings are the defaults but for one: nginx 1.22's default
  * `ssl_protocols` lacks TLSv1.3 (added in 1.23.4), so it gets `TLSv1.2 TLSv1.3`, Portico's and HAProxy's range;
  * otherwise it alone would serve TLS 1.2 to the load generators.
+ * With `cacheMiB`, nginx also caches (the `nginx-cache` target of the cache scenarios): `proxy_cache` in a
+ * `proxy_cache_path` under the instance's directory (`max_size` like Portico's memory store's `maxSize`; a 16 MiB
+ * keys zone, about 128,000 keys), freshness from the origin's Cache-Control alone (no `proxy_cache_valid`, so
+ * what the origin does not mark is not stored, as with Portico), and `X-Cache-Status: $upstream_cache_status` on
+ * every answer so the bench can tell its hits.
  * Starting the binaries is left to the caller.
  */
 import { existsSync } from 'node:fs'
@@ -33,10 +38,12 @@ export interface NativeConfigOptions {
   originPort: number
   /** Terminate TLS with this certificate (h2 and http/1.1 by ALPN); cleartext HTTP/1.1 when absent. */
   tls?: BenchCert
+  /** nginx only: cache responses (proxy_cache) in `dir`/cache, at most this many MiB on disk. */
+  cacheMiB?: number
 }
 
 /** An nginx.conf for `nginx -p DIR -c FILE`. */
-export function nginxConfig ({ dir, port, originPort, tls }: NativeConfigOptions): string {
+export function nginxConfig ({ dir, port, originPort, tls, cacheMiB }: NativeConfigOptions): string {
   const p = (name: string): string => path.join(dir, name)
   const listen = tls === undefined
     ? `listen 127.0.0.1:${port};`
@@ -44,6 +51,12 @@ export function nginxConfig ({ dir, port, originPort, tls }: NativeConfigOptions
     ssl_certificate ${tls.certFile};
     ssl_certificate_key ${tls.keyFile};
     ssl_protocols TLSv1.2 TLSv1.3;`
+  const cachePath = cacheMiB === undefined
+    ? ''
+    : `\n  proxy_cache_path ${p('cache')} levels=1:2 keys_zone=bench:16m max_size=${cacheMiB}m inactive=60m use_temp_path=off;`
+  const cache = cacheMiB === undefined
+    ? ''
+    : `\n      proxy_cache bench;\n      add_header X-Cache-Status $upstream_cache_status always;`
   return `daemon off;
 master_process on;
 worker_processes 1;
@@ -62,7 +75,7 @@ http {
   fastcgi_temp_path ${p('fastcgi_temp')};
   uwsgi_temp_path ${p('uwsgi_temp')};
   scgi_temp_path ${p('scgi_temp')};
-  keepalive_requests 1000000;
+  keepalive_requests 1000000;${cachePath}
 
   upstream origin {
     server 127.0.0.1:${originPort};
@@ -79,7 +92,7 @@ http {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_request_buffering off;
+      proxy_request_buffering off;${cache}
     }
   }
 }
