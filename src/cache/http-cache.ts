@@ -186,7 +186,7 @@ export class HttpCache {
     for (const stored of list) {
       let f: Freshness
       try {
-        f = Freshness.restore(stored.meta.policy as SerializedPolicy)
+        f = restored.get(stored.meta) ?? remember(stored.meta, Freshness.restore(stored.meta.policy as SerializedPolicy))
       } catch {
         continue
       }
@@ -436,6 +436,16 @@ export class HttpCache {
   get logger (): Logger {
     return this.#logger
   }
+}
+
+/**
+ * Freshness objects of stored heads, so a memory-store hit does not rebuild the policy each time. A head is never
+ * changed in place (a 304 update makes a new one), so the cached object stays right.
+ */
+const restored = new WeakMap<StoredMeta, Freshness>()
+function remember (meta: StoredMeta, f: Freshness): Freshness {
+  restored.set(meta, f)
+  return f
 }
 
 /** A client waiting on a fill. */
