@@ -26,6 +26,17 @@ function headSize (meta: StoredMeta): number {
   return n
 }
 
+/**
+ * A chunk that is a small view of a larger buffer (a socket read, an 8 KiB pool slab) would keep all of that
+ * buffer alive for as long as the entry lives, and `maxSize` would not see it: store a right-sized copy instead.
+ */
+function compact (chunk: Buffer): Buffer {
+  if (chunk.buffer.byteLength <= chunk.length * 2) return chunk
+  const copy = Buffer.allocUnsafeSlow(chunk.length)
+  chunk.copy(copy)
+  return copy
+}
+
 export class MemoryStore implements CacheStore {
   readonly name = 'memory'
   readonly #lru: LRUCache<string, Bucket>
@@ -76,7 +87,7 @@ export class MemoryStore implements CacheStore {
           chunks.length = 0
           return
         }
-        chunks.push(chunk)
+        chunks.push(compact(chunk))
       },
       commit: (meta) => {
         if (dead) return
