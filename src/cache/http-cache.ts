@@ -448,6 +448,14 @@ function remember (meta: StoredMeta, f: Freshness): Freshness {
   return f
 }
 
+/** Body ids: unique across instances sharing a store (random per process) and cheap per miss (a counter). */
+const BODY_ID_PREFIX = randomBytes(8).toString('base64url')
+let bodyCounter = 0
+function nextBodyId (): string {
+  bodyCounter = (bodyCounter + 1) % Number.MAX_SAFE_INTEGER
+  return `${BODY_ID_PREFIX}${bodyCounter.toString(36)}`
+}
+
 /** A client waiting on a fill. */
 class Waiter {
   readonly client: CacheClient
@@ -622,7 +630,7 @@ class Fill implements ResponseHandler {
       policy: f.serialize(),
       tags: this.tags,
       size: 0,
-      bodyId: randomBytes(9).toString('base64url'),
+      bodyId: nextBodyId(),
       expires: Date.now() + f.storeFor(settings.retainStale)
     }
     this.#state = 'shared'

@@ -226,6 +226,8 @@ export class RedisStore implements CacheStore {
   readonly #url: string
   /** Tags this instance's own pub/sub messages, which it has already reported to its listeners. */
   readonly #id = randomBytes(8).toString('hex')
+  /** Writers opened by this instance: with #id, names a body being written without a random draw per miss. */
+  #writers = 0
   readonly #listeners: ((filter: PurgeFilter) => void)[] = []
   #down = false
   #subscribed = false
@@ -333,7 +335,8 @@ export class RedisStore implements CacheStore {
   open (key: string, size: number | null): BodyWriter | null {
     if (size !== null && size > this.#maxObjectSize) return null
     this.#check()
-    const list = `${this.#prefix}w:${randomBytes(12).toString('hex')}`
+    this.#writers = (this.#writers + 1) % Number.MAX_SAFE_INTEGER
+    const list = `${this.#prefix}w:${this.#id}:${this.#writers.toString(36)}`
     return new RedisBodyWriter({
       chunkSize: this.#chunkSize,
       maxObjectSize: this.#maxObjectSize,
