@@ -143,6 +143,11 @@ export interface SerializedPolicy {
   vary: string[] | null
 }
 
+const NO_HEADERS: HeaderRecord = Object.freeze({}) as HeaderRecord
+function noHeaders (): HeaderRecord {
+  return NO_HEADERS
+}
+
 export type NotStorableReason = 'method' | 'status' | 'no-store' | 'private' | 'authorization' | 'set-cookie' | 'vary-star' | 'no-freshness'
 
 /** A stored (or about to be stored) response's freshness and validation state. */
@@ -153,6 +158,9 @@ export class Freshness {
   readonly vary: string[] | null
 
   private constructor (policy: CachePolicy, mr: boolean, sie: number, vary: string[] | null) {
+    // evaluateRequest() builds a full header object for every hit (responseHeaders()); the cache sends the
+    // stored head itself and never reads it, so this instance skips that work.
+    ;(policy as unknown as { responseHeaders: () => HeaderRecord }).responseHeaders = noHeaders
     this.policy = policy
     this.mustRevalidate = mr
     this.staleIfError = sie
