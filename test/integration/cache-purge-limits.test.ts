@@ -175,3 +175,27 @@ test('HTTP/2 clients get hits, 304s and ranges from the cache like HTTP/1.1 clie
   assert.equal(part.body, 'over')
   assert.equal(rig.hits('/h2'), 1)
 })
+
+test('embedded: proxy({ cache: true }) mounted in Express caches behind the mount', async (t) => {
+  const { default: express } = await import('express')
+  const { proxy } = await import('../../src/index.js')
+  const rig = await cacheRig()
+  rig.on('/doc?x=1', reply({ 'cache-control': 'max-age=60' }, 'embedded'))
+  const mw = proxy({ upstream: [rig.origin.url], cache: true })
+  const app = express()
+  app.use('/cdn', mw)
+  const server = app.listen(0, '127.0.0.1')
+  await new Promise((resolve) => server.once('listening', resolve))
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+  t.after(async () => {
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+    await mw.proxy.close()
+    await rig.close()
+  })
+  assert.equal((await send(`${base}/cdn/doc?x=1`)).body.toString(), 'embedded')
+  const hit = await send(`${base}/cdn/doc?x=1`)
+  assert.equal(hit.body.toString(), 'embedded')
+  assert.match(String(hit.headers['cache-status']), /hit/)
+  assert.equal(rig.hits('/doc?x=1'), 1)
+})
