@@ -34,6 +34,48 @@ export function headerRecord (flat: string[]): HeaderRecord {
   return out
 }
 
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+// RFC 9111 §4.2: a cache parses HTTP-date case-insensitively (names of days, months and GMT).
+const IMF = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d{2}) ([a-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$/i
+const RFC850 = /^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\d{2})-([a-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$/i
+const ASCTIME = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([a-z]{3}) ( \d|\d{2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/i
+
+/**
+ * RFC 9110 §5.6.7 HTTP-date: IMF-fixdate, or the obsolete RFC 850 and asctime forms, exactly; epoch ms, or NaN
+ * for anything else (Date.parse accepts far more, e.g. "UTC" zones or one-digit hours, which must count as
+ * invalid). A two-digit RFC 850 year more than 50 years in the future is taken as the past century.
+ */
+export function httpDate (value: string | undefined): number {
+  if (value === undefined) return NaN
+  const v = value.trim()
+  let day: string, mon: string, year: number, hh: string, mm: string, ss: string
+  let m = IMF.exec(v)
+  if (m !== null) {
+    [, day, mon, , hh, mm, ss] = m
+    year = Number(m[3])
+  } else if ((m = RFC850.exec(v)) !== null) {
+    [, day, mon, , hh, mm, ss] = m
+    const now = new Date().getUTCFullYear()
+    year = Math.floor(now / 100) * 100 + Number(m[3])
+    if (year > now + 50) year -= 100
+  } else if ((m = ASCTIME.exec(v)) !== null) {
+    [, mon, day, hh, mm, ss] = m
+    year = Number(m[6])
+  } else {
+    return NaN
+  }
+  const month = MONTHS.indexOf(mon.charAt(0).toUpperCase() + mon.slice(1).toLowerCase())
+  const d = Number(day)
+  if (month === -1 || d < 1 || d > 31 || Number(hh) > 23 || Number(mm) > 59 || Number(ss) > 60) return NaN
+  return Date.UTC(year, month, d, Number(hh), Number(mm), Number(ss))
+}
+
+/** A date field in IMF-fixdate (what the library parses without surprises), or undefined when invalid. */
+function cleanDate (value: string | undefined): string | undefined {
+  const t = httpDate(value)
+  return Number.isNaN(t) ? undefined : new Date(t).toUTCString()
+}
+
 /** Splits a field value on commas outside quoted strings. */
 function splitList (value: string): string[] {
   const out: string[] = []
@@ -62,9 +104,10 @@ export function directives (value: string | undefined): Map<string, string | tru
   if (value === undefined) return out
   for (const part of splitList(value)) {
     const eq = part.indexOf('=')
-    const name = (eq === -1 ? part : part.slice(0, eq)).trim().toLowerCase()
-    if (name === '' || out.has(name)) continue
-    let arg: string | true = eq === -1 ? true : part.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1')
+    const name = (eq === -1 ? part : part.slice(0, eq)).toLowerCase()
+    // §5.2: token [ "=" ( token / quoted-string ) ], no whitespace around "=": "max-age =60" is no max-age.
+    if (name === '' || /\s/.test(name) || out.has(name)) continue
+    let arg: string | true = eq === -1 ? true : part.slice(eq + 1).replace(/^"(.*)"$/, '$1')
     if (DELTA.has(name)) arg = typeof arg === 'string' && /^\d+$/.test(arg) ? String(Math.min(Number(arg), 2 ** 31)) : '0'
     if (name === 'max-stale' && arg !== true && !/^\d+$/.test(arg)) arg = true
     out.set(name, arg)
@@ -89,7 +132,8 @@ function cleanAge (value: string | undefined): string | undefined {
 export function requestRecord (headers: Record<string, string | string[] | undefined>, host: string): HeaderRecord {
   const out: HeaderRecord = {}
   for (const name in headers) {
-    if (name.charCodeAt(0) === 58 /* : */) continue
+    // Pseudo-headers; and Pragma, which RFC 9111 §5.4 deprecates (its no-cache no longer binds a cache).
+    if (name.charCodeAt(0) === 58 /* : */ || name === 'pragma') continue
     const v = headers[name]
     if (v === undefined) continue
     out[name] = normalizeValue(name, Array.isArray(v) ? v.join(', ') : v)
@@ -143,6 +187,11 @@ export interface SerializedPolicy {
   vary: string[] | null
 }
 
+/** Options for every CachePolicy: shared, our heuristic fraction, and no default life for `immutable` alone. */
+function POLICY_OPTIONS (opts: PolicyOptions): CachePolicy.Options {
+  return { shared: true, cacheHeuristic: opts.heuristicFraction, immutableMinTimeToLive: 0 }
+}
+
 const NO_HEADERS: HeaderRecord = Object.freeze({}) as HeaderRecord
 function noHeaders (): HeaderRecord {
   return NO_HEADERS
@@ -185,6 +234,16 @@ export class Freshness {
       }
     }
     for (const t of opts.targetedFields) delete h[t]
+    // §5.4: Pragma has no cache semantics in RFC 9111 (the library would read a response Pragma: no-cache).
+    delete h.pragma
+    // RFC 9110 §5.6.7 dates, checked strictly: an invalid Expires means already expired (§5.3), an invalid Date or
+    // Last-Modified is ignored.
+    if (h.expires !== undefined) h.expires = cleanDate(h.expires) ?? 'Thu, 01 Jan 1970 00:00:00 GMT'
+    for (const f of ['date', 'last-modified']) {
+      const d = cleanDate(h[f])
+      if (d === undefined) delete h[f]
+      else h[f] = d
+    }
     const cc = directives(h['cache-control'])
     // §5.2.2.3: must-understand overrides no-store for statuses whose caching rules we implement.
     if (cc.has('must-understand')) {
@@ -199,9 +258,10 @@ export class Freshness {
     // §4.2.3: the initial age is the larger of the Age value and the apparent age (now − Date); the library
     // only counts Age, so the apparent age is folded into the Age it sees.
     let age = cleanAge(h.age)
-    const date = h.date === undefined ? NaN : Date.parse(h.date)
+    const date = httpDate(h.date)
     if (!Number.isNaN(date)) {
-      const apparent = Math.floor((Date.now() - date) / 1000)
+      // Date has one-second resolution: a response dated 12:00:00 may have been made at 12:00:00.999.
+      const apparent = Math.floor((Date.now() - date - 999) / 1000)
       if (apparent > 0 && apparent > Number(age ?? 0)) age = String(apparent)
     }
     if (age === undefined) delete h.age
@@ -212,7 +272,13 @@ export class Freshness {
     h['cache-control'] = formatDirectives(cc)
     if (h['cache-control'] === '') delete h['cache-control']
     const vary = varyNames(h)
-    const judged = new CachePolicy({ method, url, headers: req }, { status, headers: h }, { shared: true, cacheHeuristic: opts.heuristicFraction, immutableMinTimeToLive: 0 })
+    // §3: any final status may be stored when the response says how long (explicit freshness or public); only
+    // must-understand (above) ties storing to the statuses we understand. The library stores only the statuses
+    // it knows, so such a response is judged as a 200 with the same fields (with `public` and no explicit
+    // lifetime that means heuristic freshness from Last-Modified, which §4.2.2 allows for `public` responses).
+    const explicit = cc.has('max-age') || cc.has('s-maxage') || h.expires !== undefined || cc.has('public')
+    const libStatus = UNDERSTOOD.has(status) || status === 206 || status === 304 || !explicit ? status : 200
+    const judged = new CachePolicy({ method, url, headers: req }, { status: libStatus, headers: h }, POLICY_OPTIONS(opts))
     if (!judged.storable()) return reason(method, status, cc, req)
     if (h['set-cookie'] !== undefined) return 'set-cookie'
     if (vary !== null && vary[0] === '*') return 'vary-star'
@@ -231,7 +297,7 @@ export class Freshness {
       delete policyReq.authorization
     }
     const policy = mr || policyReq !== req
-      ? new CachePolicy({ method, url, headers: policyReq }, { status, headers: h }, { shared: true, cacheHeuristic: opts.heuristicFraction, immutableMinTimeToLive: 0 })
+      ? new CachePolicy({ method, url, headers: policyReq }, { status: libStatus, headers: h }, POLICY_OPTIONS(opts))
       : judged
     return new Freshness(policy, mr, sie, vary)
   }
