@@ -17,7 +17,7 @@ import { ProxyError } from '../errors.js'
 import type { Logger } from '../observability/logger.js'
 import type { BodyWriter, CacheStore, PurgeFilter, StoredMeta, StoredResponse } from './store.js'
 import { Delivery, sliceAsync, sliceChunks } from './deliver.js'
-import { directives, evaluate, Freshness, headerRecord, variantOf, type HeaderRecord, type PolicyOptions, type SerializedPolicy } from './policy.js'
+import { directives, evaluate, Freshness, headerRecord, httpDate, variantOf, type HeaderRecord, type PolicyOptions, type SerializedPolicy } from './policy.js'
 
 export interface CacheSettings extends PolicyOptions {
   maxObjectSize: number
@@ -64,7 +64,9 @@ export interface CacheStats {
 /** Request fields that make a conditional or partial request; a fill asks for the full response instead. */
 const CONDITIONAL = new Set(['if-none-match', 'if-modified-since', 'range', 'if-range'])
 /** Fields a 304 never replaces in the stored response (RFC 9111 §3.2). */
-const KEEP_ON_304 = new Set(['content-length', 'content-range', 'transfer-encoding', 'content-encoding', 'cache-status'])
+const KEEP_ON_304 = new Set(['content-length', 'transfer-encoding', 'cache-status'])
+/** Fields a cache MUST NOT store (RFC 9111 §3.1); they still reach the client the response was fetched for. */
+const NEVER_STORED = ['proxy-authenticate', 'proxy-authentication-info', 'proxy-authorization']
 /** Fields a 304 answer from the cache carries (RFC 9110 §15.4.5). */
 const NOT_MODIFIED_FIELDS = new Set(['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'last-modified'])
 
@@ -262,6 +264,7 @@ export class HttpCache {
       // §4.3.1: validate with the stored response's own validators (the client's are answered here).
       const etag = headerOf(stale.stored.meta.headers, 'etag')
       const lastModified = headerOf(stale.stored.meta.headers, 'last-modified')
+      // Sent back exactly as the origin wrote it, even unquoted (invalid): that origin compares what it sent.
       if (etag !== undefined) headers.push('if-none-match', etag)
       if (lastModified !== undefined) headers.push('if-modified-since', lastModified)
     }
@@ -626,7 +629,7 @@ class Fill implements ResponseHandler {
       host: cr.host,
       path: cr.path,
       status,
-      headers,
+      headers: withoutFields(headers, NEVER_STORED),
       policy: f.serialize(),
       tags: this.tags,
       size: 0,
@@ -740,7 +743,7 @@ class Fill implements ResponseHandler {
   #revalidated (notModifiedHeaders: string[]): void {
     const stale = this.#stale!
     const cache = this.#cache
-    const merged = merge304(stale.stored.meta.headers, notModifiedHeaders)
+    const merged = merge304(stale.stored.meta.headers, withoutFields(notModifiedHeaders, NEVER_STORED))
     // The 304 is the new response: its Date (or the time it arrived) and its Age replace the stored ones.
     const has = headerRecord(notModifiedHeaders)
     if (has.date === undefined) replaceField(merged, 'date', new Date().toUTCString())
@@ -1017,9 +1020,14 @@ function tagsOf (rec: HeaderRecord): string[] {
   return [...tags]
 }
 
-/** RFC 9110 §8.8.3.2 weak comparison. */
+/** RFC 9110 §8.8.3.2 weak comparison; an unquoted tag (a common origin mistake) compares as if quoted. */
 function weakEqual (a: string, b: string): boolean {
-  return a.replace(/^W\//, '') === b.replace(/^W\//, '')
+  return opaqueTag(a) === opaqueTag(b)
+}
+
+function opaqueTag (t: string): string {
+  const v = t.trim().replace(/^W\//, '')
+  return v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v
 }
 
 /**
@@ -1038,11 +1046,10 @@ function notModified (req: HeaderRecord, stored: string[], method: string, statu
   }
   const ims = req['if-modified-since']
   if (ims !== undefined) {
-    const since = Date.parse(ims)
-    const lm = headerOf(stored, 'last-modified')
-    if (Number.isNaN(since) || lm === undefined) return false
-    const modified = Date.parse(lm)
-    return !Number.isNaN(modified) && modified <= since
+    // RFC 9111 §4.3.2: the stored response's Last-Modified, else its Date (a stored head always has one).
+    const since = httpDate(ims)
+    const modified = httpDate(headerOf(stored, 'last-modified') ?? headerOf(stored, 'date'))
+    return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since
   }
   return false
 }
@@ -1067,7 +1074,9 @@ function ifRangeMatches (ifRange: string | undefined, stored: string[]): boolean
   }
   if (v.startsWith('W/')) return false
   const lm = headerOf(stored, 'last-modified')
-  return lm !== undefined && Date.parse(lm) === Date.parse(v) && !Number.isNaN(Date.parse(v))
+  if (lm === undefined) return false
+  const since = httpDate(v)
+  return !Number.isNaN(since) && httpDate(lm) === since
 }
 
 /**

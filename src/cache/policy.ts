@@ -147,9 +147,12 @@ export function requestRecord (headers: Record<string, string | string[] | undef
 /** Fields whose values compare case-insensitively (§4.1 allows normalising them before Vary matching). */
 const CASELESS = new Set(['accept', 'accept-encoding', 'accept-language', 'accept-charset'])
 
+/** Fields whose value is an HTTP-date: its comma is part of the date, not a list separator. */
+const DATE_FIELDS = new Set(['if-modified-since', 'if-unmodified-since', 'if-range', 'date'])
+
 /** §4.1: whitespace around commas and at the ends removed; case folded where the field is case-insensitive. */
 function normalizeValue (name: string, value: string): string {
-  const v = value.includes(',') ? value.split(',').map((s) => s.trim()).join(',') : value.trim()
+  const v = value.includes(',') && !DATE_FIELDS.has(name) ? value.split(',').map((s) => s.trim()).join(',') : value.trim()
   return CASELESS.has(name) ? v.toLowerCase() : v
 }
 
