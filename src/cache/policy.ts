@@ -15,6 +15,7 @@
  * Pure: no I/O, `now` comes from the library (Date.now()).
  */
 import CachePolicy from 'http-cache-semantics'
+import { parseDictionary } from 'structured-headers'
 
 export type HeaderRecord = Record<string, string>
 
@@ -74,6 +75,40 @@ export function httpDate (value: string | undefined): number {
 function cleanDate (value: string | undefined): string | undefined {
   const t = httpDate(value)
   return Number.isNaN(t) ? undefined : new Date(t).toUTCString()
+}
+
+/** Directives whose value is an Integer (delta-seconds) in a targeted field. */
+const INTEGER_DIRECTIVES = new Set(['max-age', 's-maxage', 'stale-while-revalidate', 'stale-if-error'])
+
+/**
+ * A targeted field's value as Cache-Control text, or null to ignore the field. RFC 9213 §2.1: targeted fields
+ * are RFC 8941 Dictionaries; one that fails to parse is ignored whole, and a directive with a value of the wrong
+ * type is ignored (`max-age="60"` is no max-age). Surrogate-Control (Edge Architecture 1.0) predates structured
+ * fields and keeps the Cache-Control syntax; its `;target` forms are not for us and are skipped.
+ */
+function targeted (name: string, value: string): string | null {
+  if (name === 'surrogate-control') {
+    const d = directives(value)
+    for (const k of d.keys()) if (k.includes(';')) d.delete(k)
+    for (const [k, v] of d) if (typeof v === 'string' && v.includes(';')) d.delete(k)
+    return d.size > 0 ? formatDirectives(d) : null
+  }
+  let dict
+  try {
+    dict = parseDictionary(value)
+  } catch {
+    return null
+  }
+  const parts: string[] = []
+  for (const [key, [item]] of dict) {
+    if (INTEGER_DIRECTIVES.has(key)) {
+      if (typeof item === 'number' && Number.isInteger(item) && item >= 0) parts.push(`${key}=${item}`)
+    } else if (item === true) {
+      parts.push(key)
+    }
+  }
+  // A valid field counts even when none of its directives is usable: Cache-Control is then ignored all the same.
+  return parts.join(', ')
 }
 
 /** Splits a field value on commas outside quoted strings. */
@@ -229,8 +264,10 @@ export class Freshness {
     // RFC 9213 §2.2: the first targeted field present (and parseable) replaces Cache-Control and Expires.
     for (const t of opts.targetedFields) {
       const v = h[t]
-      if (v !== undefined && directives(v).size > 0) {
-        h['cache-control'] = v
+      const cc = v === undefined ? null : targeted(t, v)
+      if (cc !== null) {
+        if (cc === '') delete h['cache-control']
+        else h['cache-control'] = cc
         delete h.expires
         delete h.pragma
         break
@@ -256,7 +293,9 @@ export class Freshness {
     if (cc.has('no-cache') && cc.get('no-cache') !== true) cc.set('no-cache', true)
     if (cc.has('private') && cc.get('private') !== true) cc.set('private', true)
     // s-maxage implies proxy-revalidate for a shared cache (§5.2.2.10).
-    const mr = cc.has('must-revalidate') || cc.has('proxy-revalidate') || cc.has('s-maxage')
+    // ... and no-cache forbids serving it stale without validation too (§4.2.4): no stale-while-revalidate or
+    // stale-if-error answer for it.
+    const mr = cc.has('must-revalidate') || cc.has('proxy-revalidate') || cc.has('s-maxage') || cc.has('no-cache')
     const sie = Number(cc.get('stale-if-error') ?? 0) || 0
     // §4.2.3: the initial age is the larger of the Age value and the apparent age (now − Date); the library
     // only counts Age, so the apparent age is folded into the Age it sees.

@@ -308,7 +308,7 @@ function resolveCache (cfg: ParsedConfig, issues: ConfigIssue[]): ResolvedCache 
     heuristicFraction: c.heuristicFraction ?? 0.1,
     retainStale: c.retainStale ?? 3_600_000,
     collapseTimeout: c.collapseTimeout ?? 10_000,
-    targetedFields: (c.targetedFields ?? ['CDN-Cache-Control']).map((f) => f.toLowerCase()),
+    targetedFields: (c.targetedFields ?? ['CDN-Cache-Control', 'Surrogate-Control']).map((f) => f.toLowerCase()),
     name: c.name ?? 'Portico',
     redis: c.redis === undefined
       ? null

@@ -198,7 +198,7 @@ const cacheSettings = z.strictObject({
   retainStale: duration.optional(),
   /** How long a request waits for an identical in-flight request's response before going upstream itself; 0 turns collapsing off. Default "10s". */
   collapseTimeout: duration.optional(),
-  /** Targeted cache-control fields (RFC 9213) that override Cache-Control for Portico, first present wins; never forwarded downstream. Default ["CDN-Cache-Control"]. */
+  /** Targeted cache-control fields (RFC 9213) that override Cache-Control for Portico, first present wins; never forwarded downstream. Default ["CDN-Cache-Control", "Surrogate-Control"]. */
   targetedFields: z.array(token).optional(),
   /** The cache's name in the Cache-Status header (RFC 9211). Default "Portico". */
   name: token.optional(),

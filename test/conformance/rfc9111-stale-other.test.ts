@@ -216,7 +216,6 @@ for (const [cc, rfc] of [['must-revalidate', '§5.2.2.2'], ['proxy-revalidate', 
     file: 'stale',
     rfc: `${rfc}, §4.2.4, RFC 5861 §4`,
     kind: 'required',
-    todo: cc === 'no-cache' ? 'staleIfErrorAllowed() (policy.ts:324-326) only excludes must-/proxy-revalidate/s-maxage (mr, policy.ts:256), so a no-cache response with stale-if-error is served stale on a 5xx/failed revalidation (http-cache.ts:586,720) though §4.2.4 forbids stale no-cache responses' : undefined,
     origin: [{ fields: [['Cache-Control', `max-age=2, ${cc}, stale-if-error=60`], ['ETag', ETAG]], aged: 5 }, { status: 503 }],
     steps: [{ from: 'origin', stored: true }, { from: 'origin', status: 503 }]
   })
@@ -257,7 +256,6 @@ scenarios[scenarios.length - 1].origin.push({ status: 500 })
 
 // --- cdn-cache-control.mjs: RFC 9213 -----------------------------------------------------------------------
 
-const SF_PARSE = 'CDN-Cache-Control is parsed with the lenient Cache-Control parser (policy.ts:227-236 selects it with directives(v).size > 0, directives() at policy.ts:102-116), not as an RFC 8941 Dictionary; RFC 9213 §2.1 says a field that fails to parse MUST be ignored'
 const CDN_HIDDEN = 'by design targeted fields are never sent downstream (http-cache.ts:85 hidden list); RFC 9213 §2.1 allows either'
 const cached = { from: 'cache' } as const
 const notCached = { from: 'origin' } as const
@@ -270,7 +268,9 @@ pair('cdn-max-age-space-before-equals', 'cdn-cache-control', 'RFC 9213 §2.1', '
 pair('cdn-max-age-space-after-equals', 'cdn-cache-control', 'RFC 9213 §2.1', 'check', { fields: [['Cache-Control', 'max-age=1'], ['CDN-Cache-Control', 'max-age= 100']], unchecked: cdn, aged: 3 }, notCached)
 pair('cdn-max-age-0', 'cdn-cache-control', 'RFC 9213 §3', 'required', { fields: [['CDN-Cache-Control', 'max-age=0']], unchecked: cdn, aged: 3 }, notCached)
 pair('cdn-max-age-extension', 'cdn-cache-control', 'RFC 9213 §2.1', 'optimal', { fields: [['CDN-Cache-Control', 'foobar, max-age=3600']], unchecked: cdn, aged: 3 }, cached)
-pair('cdn-max-age-case-insensitive', 'cdn-cache-control', 'RFC 9213 §2.1', 'check', { fields: [['CDN-Cache-Control', 'MaX-aGe=3600']], unchecked: cdn, aged: 3 }, cached)
+pair('cdn-max-age-case-insensitive', 'cdn-cache-control', 'RFC 9213 §2.1', 'check', { fields: [['CDN-Cache-Control', 'MaX-aGe=3600']], unchecked: cdn, aged: 3 }, cached, {
+  todo: 'by RFC: a targeted field is an RFC 8941 Dictionary (RFC 9213 §2.1), whose keys are lower-case; "MaX-aGe" fails to parse, so the field is ignored whole (policy.ts targeted())'
+})
 pair('cdn-max-age-expires', 'cdn-cache-control', 'RFC 9213 §2.2', 'optimal', { fields: [['CDN-Cache-Control', 'max-age=3600'], ['Expires', -10000], ['Date', 0]], unchecked: cdn, aged: 3 }, cached)
 pair('cdn-max-age-cc-max-age-invalid-expires', 'cdn-cache-control', 'RFC 9213 §2.2', 'optimal', { fields: [['CDN-Cache-Control', 'max-age=3600'], ['Expires', '0'], ['Date', 0]], unchecked: [...cdn, 'expires'], aged: 3 }, cached)
 pair('cdn-max-age-0-expires', 'cdn-cache-control', 'RFC 9213 §2.2', 'required', { fields: [['CDN-Cache-Control', 'max-age=0'], ['Expires', 10000], ['Date', 0]], unchecked: cdn, aged: 3 }, notCached)
@@ -281,10 +281,8 @@ pair('cdn-private', 'cdn-cache-control', 'RFC 9213 §2.2, §5.2.2.7', 'required'
 pair('cdn-no-cache', 'cdn-cache-control', 'RFC 9213 §2.2, §5.2.2.4', 'required', { fields: [['CDN-Cache-Control', 'no-cache'], ['Cache-Control', 'max-age=10000'], ['Expires', 10000], ['Date', 0]], unchecked: cdn }, notCached)
 pair('cdn-no-store-cc-fresh', 'cdn-cache-control', 'RFC 9213 §2.2, §5.2.2.5', 'required', { fields: [['Cache-Control', 'max-age=10000'], ['CDN-Cache-Control', 'no-store'], ['Expires', 10000], ['Date', 0]], unchecked: cdn, aged: 3 }, notCached)
 pair('cdn-fresh-cc-nostore', 'cdn-cache-control', 'RFC 9213 §2.2', 'required', { fields: [['Cache-Control', 'no-store'], ['CDN-Cache-Control', 'max-age=10000']], unchecked: cdn, aged: 3 }, cached)
-pair('cdn-cc-invalid-sh-type-unknown', 'cdn-cache-control', 'RFC 9213 §2.1', 'required', { fields: [['CDN-Cache-Control', 'max-age=10000, &&&&&'], ['Cache-Control', 'no-store']], unchecked: cdn, aged: 3 }, notCached, { todo: SF_PARSE })
-pair('cdn-cc-invalid-sh-type-wrong', 'cdn-cache-control', 'RFC 9213 §2.1', 'required', { fields: [['CDN-Cache-Control', 'max-age="10000"'], ['Cache-Control', 'no-store']], unchecked: cdn, aged: 3 }, notCached, {
-  todo: 'directives() unquotes every value (policy.ts:110) so the String "10000" is taken as integer max-age; in an RFC 8941 Dictionary a String max-age is the wrong type and must not count (RFC 9213 §2.1)'
-})
+pair('cdn-cc-invalid-sh-type-unknown', 'cdn-cache-control', 'RFC 9213 §2.1', 'required', { fields: [['CDN-Cache-Control', 'max-age=10000, &&&&&'], ['Cache-Control', 'no-store']], unchecked: cdn, aged: 3 }, notCached)
+pair('cdn-cc-invalid-sh-type-wrong', 'cdn-cache-control', 'RFC 9213 §2.1', 'required', { fields: [['CDN-Cache-Control', 'max-age="10000"'], ['Cache-Control', 'no-store']], unchecked: cdn, aged: 3 }, notCached)
 scenarios.push({
   id: 'cdn-remove-header',
   file: 'cdn-cache-control',
@@ -301,27 +299,26 @@ pair('cdn-expires-update-exceed', 'cdn-cache-control', 'RFC 9213 §2.2, §5.3', 
 
 // --- surrogate-control.mjs (W3C Edge Architecture; not a targeted field of Portico by default) -------------
 
-const SC_IGNORED = 'Surrogate-Control is not interpreted: the default targetedFields is only CDN-Cache-Control (config/resolve.ts:311), so Freshness.judge (policy.ts:227-236) never reads it'
-const SC_PARAM = `${SC_IGNORED}; even configured, ";target" parameters are not understood (directives(), policy.ts:110-111 turns "3600;x" into 0) and no Surrogate-Capability is sent`
+const SC_PARAM = 'Surrogate-Control targets ("max-age=3600;name") are for named surrogates: Portico sends no Surrogate-Capability and so skips targeted directives (policy.ts targeted())'
 
-pair('surrogate-max-age', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Surrogate-Control', 'max-age=3600']], unchecked: sc, aged: 3 }, cached, { todo: SC_IGNORED })
-pair('surrogate-max-age-max', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Surrogate-Control', 'max-age=2147483648']], unchecked: sc, aged: 3 }, cached, { todo: SC_IGNORED })
-pair('surrogate-max-age-max-plus', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Surrogate-Control', 'max-age=99999999999']], unchecked: sc, aged: 3 }, cached, { todo: SC_IGNORED })
+pair('surrogate-max-age', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Surrogate-Control', 'max-age=3600']], unchecked: sc, aged: 3 }, cached)
+pair('surrogate-max-age-max', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Surrogate-Control', 'max-age=2147483648']], unchecked: sc, aged: 3 }, cached)
+pair('surrogate-max-age-max-plus', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Surrogate-Control', 'max-age=99999999999']], unchecked: sc, aged: 3 }, cached)
 pair('surrogate-max-age-me-target', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Surrogate-Control', 'max-age=3600;CAPABILITY_TARGET']], unchecked: sc, aged: 3 }, cached, { todo: SC_PARAM })
 pair('surrogate-max-age-other-target', 'surrogate-control', 'Edge Arch. §3', 'required', { fields: [['Date', 0], ['Surrogate-Control', 'max-age=3600;not-for-you'], ['Age', '7200']], unchecked: sc, aged: 3 }, notCached)
 pair('surrogate-max-age-age', 'surrogate-control', 'Edge Arch. §3, §4.2.3', 'required', { fields: [['Date', 0], ['Surrogate-Control', 'max-age=3600'], ['Age', '7200']], unchecked: sc, aged: 3 }, notCached)
 pair('surrogate-max-age-space-before-equals', 'surrogate-control', 'Edge Arch. §3', 'check', { fields: [['Cache-Control', 'max-age=1'], ['Surrogate-Control', 'max-age =100']], unchecked: sc, aged: 3 }, notCached)
 pair('surrogate-max-age-space-after-equals', 'surrogate-control', 'Edge Arch. §3', 'check', { fields: [['Cache-Control', 'max-age=1'], ['Surrogate-Control', 'max-age= 100']], unchecked: sc, aged: 3 }, notCached)
 pair('surrogate-max-age-0', 'surrogate-control', 'Edge Arch. §3', 'required', { fields: [['Surrogate-Control', 'max-age=0']], unchecked: sc, aged: 3 }, notCached)
-pair('surrogate-max-age-extension', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Surrogate-Control', 'foobar, max-age=3600']], unchecked: sc, aged: 3 }, cached, { todo: SC_IGNORED })
-pair('surrogate-max-age-case-insensitive', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Surrogate-Control', 'MaX-aGe=3600']], unchecked: sc, aged: 3 }, cached, { todo: SC_IGNORED })
-pair('surrogate-max-age-expires', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Surrogate-Control', 'max-age=3600'], ['Expires', -10000], ['Date', 0]], unchecked: sc, aged: 3 }, cached, { todo: SC_IGNORED })
-pair('surrogate-max-age-cc-max-age-invalid-expires', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Surrogate-Control', 'max-age=3600'], ['Expires', '0'], ['Date', 0]], unchecked: [...sc, 'expires'], aged: 3 }, cached, { todo: SC_IGNORED })
-pair('surrogate-max-age-0-expires', 'surrogate-control', 'Edge Arch. §3', 'required', { fields: [['Surrogate-Control', 'max-age=0'], ['Expires', 10000], ['Date', 0]], unchecked: sc, aged: 3 }, notCached, { todo: SC_IGNORED })
-pair('surrogate-max-age-short-cc-max-age', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Cache-Control', 'max-age=1'], ['Surrogate-Control', 'max-age=3600']], unchecked: sc, aged: 3 }, cached, { todo: SC_IGNORED })
-pair('surrogate-max-age-long-cc-max-age', 'surrogate-control', 'Edge Arch. §3', 'required', { fields: [['Cache-Control', 'max-age=3600'], ['Surrogate-Control', 'max-age=1']], unchecked: sc, aged: 3 }, notCached, { todo: SC_IGNORED })
+pair('surrogate-max-age-extension', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Surrogate-Control', 'foobar, max-age=3600']], unchecked: sc, aged: 3 }, cached)
+pair('surrogate-max-age-case-insensitive', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Surrogate-Control', 'MaX-aGe=3600']], unchecked: sc, aged: 3 }, cached)
+pair('surrogate-max-age-expires', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Surrogate-Control', 'max-age=3600'], ['Expires', -10000], ['Date', 0]], unchecked: sc, aged: 3 }, cached)
+pair('surrogate-max-age-cc-max-age-invalid-expires', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Surrogate-Control', 'max-age=3600'], ['Expires', '0'], ['Date', 0]], unchecked: [...sc, 'expires'], aged: 3 }, cached)
+pair('surrogate-max-age-0-expires', 'surrogate-control', 'Edge Arch. §3', 'required', { fields: [['Surrogate-Control', 'max-age=0'], ['Expires', 10000], ['Date', 0]], unchecked: sc, aged: 3 }, notCached)
+pair('surrogate-max-age-short-cc-max-age', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Cache-Control', 'max-age=1'], ['Surrogate-Control', 'max-age=3600']], unchecked: sc, aged: 3 }, cached)
+pair('surrogate-max-age-long-cc-max-age', 'surrogate-control', 'Edge Arch. §3', 'required', { fields: [['Cache-Control', 'max-age=3600'], ['Surrogate-Control', 'max-age=1']], unchecked: sc, aged: 3 }, notCached)
 pair('surrogate-no-store', 'surrogate-control', 'Edge Arch. §3', 'required', { fields: [['Surrogate-Control', 'no-store']], unchecked: sc, aged: 3 }, notCached)
-pair('surrogate-no-store-cc-fresh', 'surrogate-control', 'Edge Arch. §3', 'required', { fields: [['Cache-Control', 'max-age=10000'], ['Surrogate-Control', 'no-store'], ['Expires', 10000], ['Date', 0]], unchecked: sc, aged: 3 }, notCached, { todo: SC_IGNORED })
+pair('surrogate-no-store-cc-fresh', 'surrogate-control', 'Edge Arch. §3', 'required', { fields: [['Cache-Control', 'max-age=10000'], ['Surrogate-Control', 'no-store'], ['Expires', 10000], ['Date', 0]], unchecked: sc, aged: 3 }, notCached)
 pair('surrogate-fresh-cc-nostore', 'surrogate-control', 'Edge Arch. §3', 'required', { fields: [['Cache-Control', 'no-store'], ['Surrogate-Control', 'max-age=10000;CAPABILITY_TARGET']], unchecked: sc, aged: 3 }, cached, { todo: SC_PARAM })
 scenarios.push({
   id: 'surrogate-append-capabilities',
@@ -527,7 +524,6 @@ for (const [kind, validator] of [['lm', ['Last-Modified', -24 * 60 * 60]], ['eta
         file: 'uncached',
         rfc: '§3.1',
         kind: 'required',
-        todo: 'the stored head keeps every field but hop-by-hop ones (Fill.onHeaders stores `headers` as received, http-cache.ts:629), Proxy-Authenticate included; §3.1 says MUST NOT store it',
         origin: [{ fields: base([[name, value]]), chunked: true }],
         steps: [{ from: 'origin' }, { from: 'cache', missing: [lower] }]
       })

@@ -96,7 +96,7 @@ cache: true
   assert.equal(config.cache?.store, 'memory')
   assert.equal(config.cache?.maxSize, 256 * 1024 * 1024)
   assert.equal(config.cache?.maxObjectSize, 8 * 1024 * 1024)
-  assert.deepEqual(config.cache?.targetedFields, ['cdn-cache-control'])
+  assert.deepEqual(config.cache?.targetedFields, ['cdn-cache-control', 'surrogate-control'])
 
   const off = await loadConfigText(`
 upstreams:
