@@ -629,7 +629,7 @@ class Fill implements ResponseHandler {
       host: cr.host,
       path: cr.path,
       status,
-      headers: withoutFields(headers, NEVER_STORED),
+      headers: withoutFields(headers, f.omit.length === 0 ? NEVER_STORED : [...NEVER_STORED, ...f.omit]),
       policy: f.serialize(),
       tags: this.tags,
       size: 0,
@@ -753,7 +753,7 @@ class Fill implements ResponseHandler {
     let meta = stale.stored.meta
     if (judged instanceof Freshness) {
       f = judged
-      meta = { ...meta, headers: merged, policy: f.serialize(), tags: tagsOf(headerRecord(merged)), expires: Date.now() + Math.max(1000, f.storeFor(cache.settings.retainStale)) }
+      meta = { ...meta, headers: f.omit.length === 0 ? merged : withoutFields(merged, f.omit), policy: f.serialize(), tags: tagsOf(headerRecord(merged)), expires: Date.now() + Math.max(1000, f.storeFor(cache.settings.retainStale)) }
       cache.update(meta)
     } else {
       cache.update({ ...meta, expires: 0 })

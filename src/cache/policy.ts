@@ -223,6 +223,8 @@ export interface SerializedPolicy {
   sie: number
   /** Vary names (null: none; ['*']: never matches). */
   vary: string[] | null
+  /** Lower-case fields never stored or served from the cache (qualified no-cache / private). */
+  om?: string[]
 }
 
 /** Options for every CachePolicy: shared, our heuristic fraction, and no default life for `immutable` alone. */
@@ -243,8 +245,10 @@ export class Freshness {
   readonly mustRevalidate: boolean
   readonly staleIfError: number
   readonly vary: string[] | null
+  /** Fields named by a qualified no-cache="…" or private="…": kept out of the store (§5.2.2.4, §5.2.2.7). */
+  readonly omit: string[]
 
-  private constructor (policy: CachePolicy, mr: boolean, sie: number, vary: string[] | null) {
+  private constructor (policy: CachePolicy, mr: boolean, sie: number, vary: string[] | null, omit: string[] = []) {
     // evaluateRequest() builds a full header object for every hit (responseHeaders()); the cache sends the
     // stored head itself and never reads it, so this instance skips that work.
     ;(policy as unknown as { responseHeaders: () => HeaderRecord }).responseHeaders = noHeaders
@@ -252,6 +256,7 @@ export class Freshness {
     this.mustRevalidate = mr
     this.staleIfError = sie
     this.vary = vary
+    this.omit = omit
   }
 
   /**
@@ -290,8 +295,23 @@ export class Freshness {
       if (UNDERSTOOD.has(status)) cc.delete('no-store')
       else return 'status'
     }
-    if (cc.has('no-cache') && cc.get('no-cache') !== true) cc.set('no-cache', true)
-    if (cc.has('private') && cc.get('private') !== true) cc.set('private', true)
+    // §5.2.2.4 / §5.2.2.7: a qualified no-cache="a, b" or private="a, b" restricts only the fields it names. The
+    // cache keeps those fields out of what it stores (so every reuse is without them, as if revalidated away),
+    // and the rest of the response is treated as if the directive were absent.
+    const omit: string[] = []
+    for (const d of ['no-cache', 'private']) {
+      const v = cc.get(d)
+      if (typeof v !== 'string') continue
+      const names = v.split(',').map((n) => n.trim().toLowerCase()).filter((n) => /^[!#$%&'*+\-.^_`|~0-9a-z]+$/.test(n))
+      if (names.length === 0) {
+        cc.set(d, true)
+      } else {
+        omit.push(...names)
+        cc.delete(d)
+      }
+    }
+    // The policy judges the response as it will be stored: without those fields.
+    for (const n of omit) delete h[n]
     // s-maxage implies proxy-revalidate for a shared cache (§5.2.2.10).
     // ... and no-cache forbids serving it stale without validation too (§4.2.4): no stale-while-revalidate or
     // stale-if-error answer for it.
@@ -341,15 +361,17 @@ export class Freshness {
     const policy = mr || policyReq !== req
       ? new CachePolicy({ method, url, headers: policyReq }, { status: libStatus, headers: h }, POLICY_OPTIONS(opts))
       : judged
-    return new Freshness(policy, mr, sie, vary)
+    return new Freshness(policy, mr, sie, vary, omit)
   }
 
   static restore (s: SerializedPolicy): Freshness {
-    return new Freshness(CachePolicy.fromObject(s.p as CachePolicy.CachePolicyObject), s.mr, s.sie, s.vary)
+    return new Freshness(CachePolicy.fromObject(s.p as CachePolicy.CachePolicyObject), s.mr, s.sie, s.vary, s.om)
   }
 
   serialize (): SerializedPolicy {
-    return { p: this.policy.toObject(), mr: this.mustRevalidate, sie: this.staleIfError, vary: this.vary }
+    const s: SerializedPolicy = { p: this.policy.toObject(), mr: this.mustRevalidate, sie: this.staleIfError, vary: this.vary }
+    if (this.omit.length > 0) s.om = this.omit
+    return s
   }
 
   /** Seconds of freshness left (negative once stale). */

@@ -410,8 +410,6 @@ const TODO: Record<string, string> = {
   'freshness-max-age-decimal-five': PARSE_DELTA,
   'freshness-max-age-a100': PARSE_DELTA,
   'freshness-max-age-100a': PARSE_DELTA,
-  'headers-omit-headers-listed-in-Cache-Control-no-cache-single': 'policy.ts:194 treats qualified no-cache="a" as plain no-cache, so every reuse is revalidated (allowed by §5.2.2.4, documented)',
-  'headers-omit-headers-listed-in-Cache-Control-no-cache': 'policy.ts:194 treats qualified no-cache="a, b" as plain no-cache, so every reuse is revalidated (allowed by §5.2.2.4, documented)',
   'ccreq-max-stale': 'a stored response without a validator is kept only for its fresh life (policy.ts:270 storeFor adds retainStale only with a validator; memory-store.ts:65 drops it), so max-stale finds nothing',
   'ccreq-max-stale-age': 'a response that arrives stale without a validator is not stored (http-cache.ts:603 storeFor() <= 0 → detail=no-freshness), so max-stale finds nothing',
   'ccreq-no-store': 'request no-store only stops storing: http-cache.ts:89-104 handle() still looks up and serves the stored response (by design; §5.2.1.5 allows it)',

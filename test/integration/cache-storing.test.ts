@@ -30,17 +30,21 @@ test('§4 / RFC 9211: a fresh response is stored, then served from the cache wit
   assert.equal(rig.hits('/fresh'), 1)
 })
 
-test('§5.2.2.5 no-store and §5.2.2.7 private responses are not stored by a shared cache', async () => {
+test('§5.2.2.5 no-store and §5.2.2.7 private responses are not stored by a shared cache; private="field" keeps only that field out', async () => {
   rig.on('/no-store', reply({ 'cache-control': 'no-store, max-age=60' }))
   rig.on('/private', reply({ 'cache-control': 'private, max-age=60' }))
-  rig.on('/private-q', reply({ 'cache-control': 'private="set-cookie", max-age=60' }))
+  rig.on('/private-q', reply({ 'cache-control': 'private="set-cookie", max-age=60', 'set-cookie': 'sid=secret' }))
   const [, b] = await twice('/no-store')
   assert.match(String(b.headers['cache-status']), /fwd=uri-miss; fwd-status=200; detail=no-store/)
   await twice('/private')
-  await twice('/private-q')
+  // A qualified private="set-cookie" keeps only that field out of the shared cache; the rest is stored.
+  const [q1, q2] = await twice('/private-q')
+  assert.equal(q1.headers['set-cookie']?.[0], 'sid=secret')
+  assert.match(String(q2.headers['cache-status']), /hit/)
+  assert.equal(q2.headers['set-cookie'], undefined)
   assert.equal(rig.hits('/no-store'), 2)
   assert.equal(rig.hits('/private'), 2)
-  assert.equal(rig.hits('/private-q'), 2)
+  assert.equal(rig.hits('/private-q'), 1)
 })
 
 test('§5.2.1.5: a request with no-store does not store the response', async () => {
