@@ -19,10 +19,13 @@ interface Bucket {
   size: number
 }
 
-/** Rough bytes of a head: names, values and the policy object. */
+/**
+ * Rough bytes of a head in the JS heap: the flat header list, the policy object (which keeps its own copy of the
+ * response fields, and the request fields when the response varies), and object overheads.
+ */
 function headSize (meta: StoredMeta): number {
-  let n = 256 + meta.key.length * 2
-  for (const h of meta.headers) n += h.length
+  let n = 1024 + meta.key.length * 4 + meta.path.length * 2
+  for (const h of meta.headers) n += 2 * h.length + 32
   return n
 }
 
