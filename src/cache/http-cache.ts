@@ -517,6 +517,8 @@ class Fill implements ResponseHandler {
   #headers: string[] = []
   #fwdStatus = ''
   #freshness: Freshness | null = null
+  /** Fields of the response that only the leader may get (lower-case). */
+  #notShared: string[] = NEVER_STORED
 
   constructor (cache: HttpCache, cr: CacheRequest, stale: { stored: StoredResponse, f: Freshness } | null) {
     this.#cache = cache
@@ -535,7 +537,8 @@ class Fill implements ResponseHandler {
 
   add (w: Waiter, timeout: number): void {
     this.#waiters.push(w)
-    if (this.#complete) {
+    // Joined after the head: start at once from the first chunk (the body may still be arriving).
+    if (this.#state === 'shared' || this.#complete) {
       this.#startWaiter(w)
       return
     }
@@ -621,6 +624,7 @@ class Fill implements ResponseHandler {
     }
     const f = judged as Freshness
     this.#freshness = f
+    this.#notShared = f.omit.length === 0 ? NEVER_STORED : [...NEVER_STORED, ...f.omit]
     this.tags = tagsOf(rec)
     const variant = variantOf(f.vary, cr.req)
     this.#meta = {
@@ -629,7 +633,7 @@ class Fill implements ResponseHandler {
       host: cr.host,
       path: cr.path,
       status,
-      headers: withoutFields(headers, f.omit.length === 0 ? NEVER_STORED : [...NEVER_STORED, ...f.omit]),
+      headers: withoutFields(headers, this.#notShared),
       policy: f.serialize(),
       tags: this.tags,
       size: 0,
@@ -840,7 +844,9 @@ class Fill implements ResponseHandler {
       if (w.delivery.start(304, notModifiedHeaders(this.#headers, status))) w.delivery.end()
       return
     }
-    const headers = this.#stale !== null || w !== this.#leader ? servedHeaders(this.#headers, f.age(), []) : this.#headers.slice()
+    // The leader gets the head it asked for; everyone else gets what the store keeps (no proxy-auth fields,
+    // nothing a qualified private/no-cache names), with its current age.
+    const headers = this.#stale !== null || w !== this.#leader ? servedHeaders(this.#headers, f.age(), this.#notShared) : this.#headers.slice()
     headers.push('cache-status', status)
     if (!w.delivery.start(this.#status, headers)) {
       w.done = true

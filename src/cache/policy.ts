@@ -88,9 +88,7 @@ const INTEGER_DIRECTIVES = new Set(['max-age', 's-maxage', 'stale-while-revalida
  */
 function targeted (name: string, value: string): string | null {
   if (name === 'surrogate-control') {
-    const d = directives(value)
-    for (const k of d.keys()) if (k.includes(';')) d.delete(k)
-    for (const [k, v] of d) if (typeof v === 'string' && v.includes(';')) d.delete(k)
+    const d = directives(splitList(value).filter((part) => !part.includes(';')).join(', '))
     return d.size > 0 ? formatDirectives(d) : null
   }
   let dict

@@ -409,3 +409,41 @@ test('review fixes: a body of unknown length over maxObjectSize streams to every
     await local.close()
   }
 })
+
+test('collapsing: a request arriving while the body streams joins at the first byte and gets it all', async () => {
+  let release: (() => void) | null = null
+  rig.on('/late-join', (_req, res) => {
+    res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '10' })
+    res.write('01234')
+    release = () => res.end('56789')
+  })
+  const stats = (): { collapsed: number } => rig.proxy.proxy.cacheStats() as { collapsed: number }
+  const before = stats().collapsed
+  const first = send(rig.url('/late-join'))
+  assert.ok(await until(() => release !== null))
+  const second = send(rig.url('/late-join'))
+  assert.ok(await until(() => stats().collapsed === before + 1), 'the second request joined the fill')
+  release!()
+  const [a, b] = await Promise.all([first, second])
+  assert.equal(a.body.toString(), '0123456789')
+  assert.equal(b.body.toString(), '0123456789')
+  assert.match(String(b.headers['cache-status']), /collapsed/)
+  assert.equal(rig.hits('/late-join'), 1)
+})
+
+test('collapsing: waiters get the head the store keeps, never the leader\'s private fields (private="set-cookie", Proxy-Authenticate)', async () => {
+  rig.on('/shared-head', (_req, res) => {
+    setTimeout(() => {
+      res.writeHead(200, { 'cache-control': 'max-age=60, private="set-cookie"', 'set-cookie': 'sid=leader', 'proxy-authenticate': 'Basic realm="x"', 'content-length': '2' })
+      res.end('ok')
+    }, 150)
+  })
+  const replies = await Promise.all(Array.from({ length: 4 }, () => send(rig.url('/shared-head'))))
+  assert.equal(rig.hits('/shared-head'), 1)
+  const withCookie = replies.filter((r) => r.headers['set-cookie'] !== undefined)
+  assert.equal(withCookie.length, 1, 'only the leader, whose request fetched it')
+  assert.equal(replies.filter((r) => r.headers['proxy-authenticate'] !== undefined).length, 1)
+  const hit = await send(rig.url('/shared-head'))
+  assert.equal(hit.headers['set-cookie'], undefined)
+  assert.equal(hit.headers['proxy-authenticate'], undefined)
+})
