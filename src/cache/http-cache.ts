@@ -589,7 +589,7 @@ class Fill implements ResponseHandler {
       this.#revalidated(headers)
       return true
     }
-    if (stale !== null && status >= 500 && stale.f.staleIfErrorAllowed()) {
+    if (stale !== null && status >= 500 && stale.f.staleIfErrorAllowed(this.#cr.req)) {
       this.#serveStale(`fwd=stale; fwd-status=${status}; detail=stale-if-error`)
       this.#abortUpstream?.(new ProxyError('PORTICO_ERR_CLIENT_ABORTED', 'stale-if-error answered'))
       return false
@@ -724,7 +724,7 @@ class Fill implements ResponseHandler {
     this.#writer?.abort()
     this.#writer = null
     const stale = this.#stale
-    if (state === 'pending' && stale !== null && stale.f.staleIfErrorAllowed() && !(err instanceof ProxyError && err.code === 'PORTICO_ERR_CLIENT_ABORTED')) {
+    if (state === 'pending' && stale !== null && stale.f.staleIfErrorAllowed(this.#cr.req) && !(err instanceof ProxyError && err.code === 'PORTICO_ERR_CLIENT_ABORTED')) {
       this.#serveStale('fwd=stale; detail=stale-if-error')
       return
     }

@@ -383,8 +383,12 @@ export class Freshness {
   }
 
   /** Whether a stale-if-error answer is allowed now (RFC 5861 §4), never with must-/proxy-revalidate. */
-  staleIfErrorAllowed (): boolean {
-    return !this.mustRevalidate && this.staleIfError > 0 && this.ttl() + this.staleIfError > 0
+  staleIfErrorAllowed (req?: HeaderRecord): boolean {
+    if (this.mustRevalidate) return false
+    // RFC 5861 §4: the directive may come from the response or from the request (the client accepts it).
+    const fromRequest = req === undefined ? 0 : Number(directives(req['cache-control']).get('stale-if-error') ?? 0) || 0
+    const window = Math.max(this.staleIfError, fromRequest)
+    return window > 0 && this.ttl() + window > 0
   }
 
   /** The response has a validator: a stale copy can be revalidated with a conditional request. */

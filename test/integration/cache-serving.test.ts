@@ -447,3 +447,22 @@ test('collapsing: waiters get the head the store keeps, never the leader\'s priv
   assert.equal(hit.headers['set-cookie'], undefined)
   assert.equal(hit.headers['proxy-authenticate'], undefined)
 })
+
+test('RFC 5861 §4: a request\'s own stale-if-error lets the stale response answer a 5xx', async () => {
+  rig.on('/sie-req', (_req, res, n) => {
+    if (n === 1) {
+      res.writeHead(200, { 'cache-control': 'max-age=10', age: '20', etag: '"q"' })
+      res.end('old but fine')
+    } else {
+      res.writeHead(500)
+      res.end('broken')
+    }
+  })
+  await send(rig.url('/sie-req'))
+  const plain = await send(rig.url('/sie-req'))
+  assert.equal(plain.status, 500, 'no stale-if-error anywhere: the error goes through')
+  const asked = await send(rig.url('/sie-req'), { headers: { 'cache-control': 'stale-if-error=600' } })
+  assert.equal(asked.status, 200)
+  assert.equal(asked.body.toString(), 'old but fine')
+  assert.match(String(asked.headers['cache-status']), /detail=stale-if-error/)
+})
