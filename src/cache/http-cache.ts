@@ -120,37 +120,31 @@ export class HttpCache {
    * URI and same-origin Location / Content-Location URIs are invalidated (RFC 9111 §4.4).
    */
   invalidating (handler: CacheClient, scheme: string, host: string, path: string): ResponseHandler {
-    const drop = (key: string): void => this.#delete(key)
     const base = `${scheme}://${host}`
-    const cacheStatus = this.statusFor('fwd=method')
-    const hidden = this.hidden
-    handler.cacheStatus = cacheStatus
-    return new Proxying(handler, {
-      head (status, raw) {
-        const headers = withoutFields(raw, hidden)
-        headers.push('cache-status', `${cacheStatus}; fwd-status=${status}`)
-        if (status < 200 || status >= 400) return headers
-        const keys = new Set([`GET ${base}${path}`])
-        for (let i = 0; i < headers.length; i += 2) {
-          const n = headers[i].toLowerCase()
-          if (n !== 'location' && n !== 'content-location') continue
-          let u: URL
-          try {
-            u = new URL(headers[i + 1], `${base}${path}`)
-          } catch {
-            continue
-          }
-          // Same origin only (§4.4): a response must not be able to evict another site's entries.
-          if (`${u.protocol}//${u.host}`.toLowerCase() === base) keys.add(`GET ${base}${u.pathname}${u.search}`)
+    return this.marking(handler, 'fwd=method', (status, headers) => {
+      if (status < 200 || status >= 400) return
+      const keys = new Set([`GET ${base}${path}`])
+      for (let i = 0; i < headers.length; i += 2) {
+        const n = headers[i].toLowerCase()
+        if (n !== 'location' && n !== 'content-location') continue
+        let u: URL
+        try {
+          u = new URL(headers[i + 1], `${base}${path}`)
+        } catch {
+          continue
         }
-        for (const k of keys) drop(k)
-        return headers
+        // Same origin only (§4.4): a response must not be able to evict another site's entries.
+        if (`${u.protocol}//${u.host}`.toLowerCase() === base) keys.add(`GET ${base}${u.pathname}${u.search}`)
       }
+      for (const k of keys) this.#delete(k)
     })
   }
 
-  /** Wraps a handler so the response carries Cache-Status with `fwd` (a request the cache does not handle). */
-  marking (handler: CacheClient, fwd: string): ResponseHandler {
+  /**
+   * Wraps the handler of a response the cache only passes through: fields meant for the cache are removed and
+   * Cache-Status (with `fwd`) added; `seen` gets the final head.
+   */
+  marking (handler: CacheClient, fwd: string, seen?: (status: number, headers: string[]) => void): ResponseHandler {
     const cacheStatus = this.statusFor(fwd)
     const hidden = this.hidden
     handler.cacheStatus = cacheStatus
@@ -158,6 +152,7 @@ export class HttpCache {
       head (status, headers) {
         const out = withoutFields(headers, hidden)
         out.push('cache-status', `${cacheStatus}; fwd-status=${status}`)
+        seen?.(status, out)
         return out
       }
     })
@@ -273,16 +268,7 @@ export class HttpCache {
 
   /** Forwards the request untouched by the cache, adding Cache-Status. */
   #passthrough (client: CacheClient, cr: CacheRequest, send: Send, fwd: string): void {
-    const status = `${this.#name}; ${fwd}`
-    client.cacheStatus = status
-    const hidden = this.hidden
-    send(cr.method, cr.upstreamHeaders, new Proxying(client, {
-      head (s, headers) {
-        const out = withoutFields(headers, hidden)
-        if (s >= 200) out.push('cache-status', `${status}; fwd-status=${s}`)
-        return out
-      }
-    }))
+    send(cr.method, cr.upstreamHeaders, this.marking(client, fwd))
   }
 
   #bypass (client: CacheClient, cr: CacheRequest, send: Send, err: unknown): void {
@@ -917,16 +903,7 @@ class Fill implements ResponseHandler {
 function goAlone (cache: HttpCache, w: Waiter, fwd: string): void {
   w.done = true
   if (w.client.finished) return
-  const status = cache.statusFor(fwd)
-  w.client.cacheStatus = status
-  const hidden = cache.hidden
-  w.send(w.cr.method, w.cr.upstreamHeaders, new Proxying(w.client, {
-    head (s, headers) {
-      const out = withoutFields(headers, hidden)
-      if (s >= 200) out.push('cache-status', `${status}; fwd-status=${s}`)
-      return out
-    }
-  }))
+  w.send(w.cr.method, w.cr.upstreamHeaders, cache.marking(w.client, fwd))
 }
 
 /** A ResponseHandler that passes everything through, letting `head` edit the final response head. */
