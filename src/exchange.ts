@@ -16,6 +16,7 @@ import { filterResponseHeaders, trailersToObject } from './upstream/headers.js'
 import type { AttemptObserver, ResponseHandler } from './upstream/types.js'
 import { HeaderList, type CompiledHooks, type HookAnswer, type HookContext } from './hooks.js'
 import type { AccessRecord, Logger } from './observability/logger.js'
+import type { Runtime } from './pipeline.js'
 
 /** What an exchange needs from its surroundings. */
 export interface ExchangeContext {
@@ -25,6 +26,8 @@ export interface ExchangeContext {
   isDraining (): boolean
   /** Open upgrade tunnels, each as its close function: a drain that times out closes them. */
   tunnels: Set<() => void>
+  /** The runtime in force now (it changes on reload); for work that outlives the request's own runtime. */
+  runtime?: () => Runtime
 }
 
 /** Request-scoped state. Created by the pipeline once a route matched. */

@@ -138,10 +138,10 @@ export function handleRequest (runtime: Runtime, ctx: ExchangeContext, req: Inco
   if (routed.route.hsts !== null && (req.socket as { encrypted?: boolean } | null)?.encrypted === true) exchange.hsts = routed.route.hsts
   const hooks = runtime.hooks
   if (hooks === null || hooks.onRequest.length === 0) {
-    forward(runtime, exchange, req, routed)
+    forward(runtime, ctx, exchange, req, routed)
     return
   }
-  runOnRequest(hooks, exchange, 0, () => forward(runtime, exchange, req, routed))
+  runOnRequest(hooks, exchange, 0, () => forward(runtime, ctx, exchange, req, routed))
 }
 
 /** Runs onRequest hooks from index `i`; a hook's answer ends the exchange, otherwise `then` forwards. */
@@ -171,7 +171,7 @@ function runOnRequest (hooks: CompiledHooks, exchange: Exchange, i: number, then
 }
 
 /** Builds the upstream request (onUpstreamRequest hooks included) and dispatches it. */
-function forward (runtime: Runtime, exchange: Exchange, req: IncomingMessage, routed: Routed): void {
+function forward (runtime: Runtime, ctx: ExchangeContext, exchange: Exchange, req: IncomingMessage, routed: Routed): void {
   if (exchange.finished) return
   const r = routed.route
   const head = upstreamHead(req, routed)
@@ -225,7 +225,14 @@ function forward (runtime: Runtime, exchange: Exchange, req: IncomingMessage, ro
         path: routed.target,
         req: requestRecord(req.headers, routed.host),
         upstreamHeaders: head.headers
-      }, (m, headers, h) => r.upstream.dispatch({ method: m, path, headers, body: null }, r.dispatchOptions, h))
+      }, (m, headers, h) => {
+        // The cache may send later (a waiter going upstream alone, a background refresh): after a reload the
+        // old route's pool is closed, so the request goes to the route now live for this host and path.
+        let route = r
+        const live = ctx.runtime?.()
+        if (live !== undefined && live !== runtime) route = live.router.match(routed.host, routed.target)?.route ?? r
+        route.upstream.dispatch({ method: m, path, headers, body: null }, route.dispatchOptions, h)
+      })
       return
     }
     // RFC 9111 §4.4: a successful unsafe request invalidates what the cache holds for its target.

@@ -76,7 +76,8 @@ export class Proxy {
       logger: this.#logger,
       accessLog: config.log.access,
       isDraining: () => this.#draining,
-      tunnels: new Set()
+      tunnels: new Set(),
+      runtime: () => this.#live.runtime
     }
   }
 
@@ -203,7 +204,14 @@ export class Proxy {
     this.#cache = cache
     this.#cacheSettings = settings
     this.#config = config
-    await oldCache?.close()
+    if (oldCache !== null) {
+      // Responses may still be streaming from the old store (a Redis hit): close it once they had time to end.
+      const timer = setTimeout(() => {
+        oldCache.abortFills()
+        oldCache.close().catch((err: unknown) => this.#logger.warn({ err }, 'closing the previous cache failed'))
+      }, config.server.drainTimeout)
+      timer.unref()
+    }
     this.#ctx.accessLog = config.log.access
     await Promise.all(old.upstreams.map((u) => u.close()))
   }
@@ -250,6 +258,8 @@ export class Proxy {
       admin.closeAllConnections()
       await new Promise<void>((resolve) => admin.close(() => resolve()))
     }
+    // Background refreshes and fills nobody waits for any more must not hold the pools open.
+    this.#cache?.abortFills()
     await Promise.all(this.#live.upstreams.map((u) => u.close()))
     await this.#cache?.close()
   }

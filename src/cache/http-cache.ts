@@ -382,6 +382,16 @@ export class HttpCache {
     this.#settle(() => this.store.delete(key))
   }
 
+  /** Deletes a key from the store (a purge that raced a shared-store write). */
+  forget (key: string): void {
+    this.#settle(() => this.store.delete(key))
+  }
+
+  /** Aborts every upstream request still filling (the proxy is closing, its clients are gone or served). */
+  abortFills (): void {
+    for (const fill of [...this.#fills.values()]) fill.abort()
+  }
+
   fillDone (fill: Fill): void {
     if (this.#fills.get(fill.key) === fill) this.#fills.delete(fill.key)
   }
@@ -503,6 +513,9 @@ class Fill implements ResponseHandler {
   #headers: string[] = []
   #fwdStatus = ''
   #freshness: Freshness | null = null
+  #discarded = false
+  /** The upstream is paused waiting for the slowest waiter (after an overflow). */
+  #upstreamPaused = false
   /** Fields of the response that only the leader may get (lower-case). */
   #notShared: string[] = NEVER_STORED
 
@@ -522,12 +535,18 @@ class Fill implements ResponseHandler {
   }
 
   add (w: Waiter, timeout: number): void {
-    this.#waiters.push(w)
-    // Joined after the head: start at once from the first chunk (the body may still be arriving).
-    if (this.#state === 'shared' || this.#complete) {
+    // Joined after the head: start at once from the first chunk (the body may still be arriving), if this
+    // response is the variant the request selects.
+    if (this.#meta !== null && (this.#state === 'shared' || this.#complete)) {
+      if (variantOf(this.#freshness!.vary, w.cr.req) !== this.#meta.variant) {
+        goAlone(this.#cache, w, `${w.fwd.replace('; collapsed', '')}; detail=vary`)
+        return
+      }
+      this.#waiters.push(w)
       this.#startWaiter(w)
       return
     }
+    this.#waiters.push(w)
     if (timeout > 0) {
       w.timer = setTimeout(() => {
         // The leader's response head is late: go upstream alone rather than wait any longer.
@@ -539,11 +558,20 @@ class Fill implements ResponseHandler {
     }
   }
 
-  /** A purge hit this key mid-fill: finish serving the waiters but store nothing. */
+  /**
+   * A purge or invalidation hit this key mid-fill: finish serving the waiters but store nothing. If the body is
+   * already being committed (a shared store), the key is deleted again once that write has landed.
+   */
   discard (): void {
     this.accepting = false
+    this.#discarded = true
     this.#writer?.abort()
     this.#writer = null
+  }
+
+  /** Stops the upstream request (proxy closing). */
+  abort (): void {
+    this.#abortUpstream?.(new ProxyError('PORTICO_ERR_SHUTTING_DOWN'))
   }
 
   // --- ResponseHandler (upstream side) ------------------------------------------------------------------
@@ -656,10 +684,7 @@ class Fill implements ResponseHandler {
       for (const w of this.#waiters) this.#pump(w)
       if (!this.#overflow) return true
       this.#trim()
-      const slow = this.#waiters.find((w) => !w.done && w.delivery !== null && w.delivery.paused)
-      if (slow === undefined) return true
-      slow.delivery!.whenResumed(() => this.#resumeUpstream?.())
-      return false
+      return this.#paceUpstream()
     }
     if (this.#state === 'private') {
       const d = this.#leader?.delivery ?? null
@@ -698,7 +723,12 @@ class Fill implements ResponseHandler {
     // Until a shared store has the response, requests for the key are served from this fill's chunks (a
     // client may ask again before the store write lands).
     if (committed === undefined || !this.accepting) this.#cache.fillDone(this)
-    else void committed.then(() => this.#cache.fillDone(this))
+    else {
+      void committed.then(() => {
+        this.#cache.fillDone(this)
+        if (this.#discarded) this.#cache.forget(this.key)
+      })
+    }
   }
 
   onError (err: Error): void {
@@ -835,7 +865,7 @@ class Fill implements ResponseHandler {
     const headers = this.#stale !== null || w !== this.#leader ? servedHeaders(this.#headers, f.age(), this.#notShared) : this.#headers.slice()
     headers.push('cache-status', status)
     if (!w.delivery.start(this.#status, headers)) {
-      w.done = true
+      this.#remove(w)
       return
     }
     if (w.cr.method === 'HEAD') {
@@ -869,6 +899,31 @@ class Fill implements ResponseHandler {
     }
   }
 
+  /**
+   * After an overflow the upstream goes at the pace of the slowest waiter: paused while one is paused, resumed
+   * when none is, aborted when nobody is left to read. Returns what onData should return.
+   */
+  #paceUpstream (): boolean {
+    const active = this.#waiters.filter((w) => !w.done)
+    if (active.length === 0) {
+      this.#abortUpstream?.(new ProxyError('PORTICO_ERR_CLIENT_ABORTED', 'nobody reads an unstorable body'))
+      return false
+    }
+    const slow = active.find((w) => w.delivery !== null && w.delivery.paused)
+    if (slow === undefined) {
+      if (this.#upstreamPaused) {
+        this.#upstreamPaused = false
+        this.#resumeUpstream?.()
+      }
+      return true
+    }
+    this.#upstreamPaused = true
+    slow.delivery!.whenResumed(() => {
+      if (this.#state === 'shared') this.#paceUpstream()
+    })
+    return false
+  }
+
   /** Drops the chunks every active waiter has already been sent. */
   #trim (): void {
     let min = this.#base + this.#chunks.length
@@ -885,8 +940,14 @@ class Fill implements ResponseHandler {
     w.done = true
     const i = this.#waiters.indexOf(w)
     if (i !== -1) this.#waiters.splice(i, 1)
+    if (this.#state === 'shared' && this.#overflow) {
+      // A waiter that paused the upstream may be the one leaving.
+      this.#trim()
+      this.#paceUpstream()
+      return
+    }
     // Nobody left on a response that is not being stored: stop fetching it.
-    if (this.#waiters.length === 0 && this.#writer === null && this.#state !== 'done' && this.#state !== 'pending') {
+    if (!this.#waiters.some((x) => !x.done) && this.#writer === null && this.#state !== 'done' && this.#state !== 'pending') {
       this.#abortUpstream?.(new ProxyError('PORTICO_ERR_CLIENT_ABORTED'))
     }
   }

@@ -351,12 +351,17 @@ export class Freshness {
       h['cache-control'] = formatDirectives(cc)
       if (h['cache-control'] === '') delete h['cache-control']
     }
+    // The stored policy keeps the request fields it is given when the response varies (to match later requests
+    // against): give it only what Vary names, never the leader's Cookie, Authorization or API keys wholesale.
+    // The Authorization header itself no longer matters once storing was allowed.
+    const minimal = vary !== null || req.authorization !== undefined
     let policyReq = req
-    if (req.authorization !== undefined) {
-      policyReq = { ...req }
-      delete policyReq.authorization
+    if (minimal) {
+      policyReq = { host: req.host }
+      if (req['cache-control'] !== undefined) policyReq['cache-control'] = req['cache-control']
+      for (const n of vary ?? []) if (req[n] !== undefined) policyReq[n] = req[n]
     }
-    const policy = mr || policyReq !== req
+    const policy = mr || minimal
       ? new CachePolicy({ method, url, headers: policyReq }, { status: libStatus, headers: h }, POLICY_OPTIONS(opts))
       : judged
     return new Freshness(policy, mr, sie, vary, omit)
