@@ -37,7 +37,7 @@ export interface ListeningAddress {
 export interface RouteTableEntry {
   host: string
   kind: 'exact' | 'prefix' | 'wildcard' | 'catch-all'
-  paths: { path: string, stripPrefix: boolean, upstream: string }[]
+  paths: { path: string, stripPrefix: boolean, upstream: string, cache: boolean }[]
 }
 
 /** Options beyond the config. */
@@ -96,7 +96,7 @@ export class Proxy {
     return this.#live.runtime.router.describe().map((h) => ({
       host: h.host,
       kind: h.kind,
-      paths: h.routes.map((r) => ({ path: r.path, stripPrefix: r.stripPrefix, upstream: r.upstream.id }))
+      paths: h.routes.map((r) => ({ path: r.path, stripPrefix: r.stripPrefix, upstream: r.upstream.id, cache: r.cache !== null }))
     }))
   }
 

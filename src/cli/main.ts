@@ -151,9 +151,16 @@ async function check (opts: GlobalOptions): Promise<void> {
   lines.push('routes (most specific host first; within a host, longest path first):')
   for (const h of proxy.describeRoutes()) {
     for (const p of h.paths) {
-      lines.push(`  ${`${h.host}`.padEnd(28)} ${h.kind.padEnd(9)} ${p.path.padEnd(16)} -> ${p.upstream}${p.stripPrefix ? '  (strip prefix)' : ''}`)
+      lines.push(`  ${`${h.host}`.padEnd(28)} ${h.kind.padEnd(9)} ${p.path.padEnd(16)} -> ${p.upstream}${p.stripPrefix ? '  (strip prefix)' : ''}${p.cache ? '  (cached)' : ''}`)
     }
   }
+  const cache = loaded.config.cache
+  if (cache !== null) {
+    const mib = (n: number): string => `${Math.round(n / 1048576 * 10) / 10} MiB`
+    lines.push(`cache: ${cache.store === 'redis' ? `redis ${cache.redis?.prefix ?? ''}` : `memory, ${mib(cache.maxSize)}`}, objects up to ${mib(cache.maxObjectSize)}`)
+  }
+  const admin = loaded.config.admin
+  if (admin !== null) lines.push(`admin: ${admin.host}:${admin.port}${admin.token !== null ? ' (bearer token)' : ''}`)
   process.stdout.write(`${lines.join('\n')}\n`)
   await proxy.close({ drainTimeout: 0 })
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
-import { readFileSync, writeFileSync, mkdtempSync, statSync } from 'node:fs'
+import { readFileSync, writeFileSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { X509Certificate } from 'node:crypto'
 import { createSecureContext } from 'node:tls'
 import { tmpdir } from 'node:os'
@@ -40,8 +40,32 @@ test('portico check validates and prints the compiled route table', async () => 
   assert.match(table[0], /foobar\.localhost +exact +\/ +-> http:\/\/www\.example\.com/)
   assert.match(table[1], /slogsdon\.com +exact +\/ +-> http:\/\/localhost:4001/)
   assert.match(table[2], /api\. +prefix +\/ +-> http:\/\/localhost:4000/)
+  assert.doesNotMatch(r.stdout, /cached|cache:/, 'the short form says cache: false')
   const bad = await runCli(['check', '--config', path.join(FIXTURES, 'invalid.yaml')])
   assert.equal(bad.code, 2)
+})
+
+test('portico check shows which routes are cached, the cache and the admin listener', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'portico-check-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const file = path.join(dir, 'cache.yaml')
+  writeFileSync(file, [
+    'upstreams:',
+    '  a.test: ["http://127.0.0.1:1"]',
+    'routes:',
+    '  - host: b.test',
+    '    upstream: ["http://127.0.0.1:2"]',
+    '    cache: false',
+    'cache: { maxSize: 64mb }',
+    'admin: { port: 9901 }',
+    ''
+  ].join('\n'))
+  const r = await runCli(['check', '--config', file])
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stdout, /a\.test +exact +\/ +-> http:\/\/127\.0\.0\.1:1 +\(cached\)/)
+  assert.match(r.stdout, /b\.test +exact +\/ +-> http:\/\/127\.0\.0\.1:2\n/)
+  assert.match(r.stdout, /cache: memory, 64 MiB, objects up to 8 MiB/)
+  assert.match(r.stdout, /admin: 127\.0\.0\.1:9901/)
 })
 
 test('quick mode with --route, --port/--host overrides, and one JSON access-log line per request', async (t) => {
