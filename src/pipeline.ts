@@ -218,6 +218,8 @@ function forward (runtime: Runtime, ctx: ExchangeContext, exchange: Exchange, re
     const scheme = (req.socket as { encrypted?: boolean } | null)?.encrypted === true ? 'https' : 'http'
     if ((method === 'GET' || method === 'HEAD') && body === null) {
       const path = head.path
+      // Edge Architecture 1.0 §2: a surrogate announces itself (appending to any downstream surrogate's list).
+      if (cache.surrogateCapability !== null) head.headers.push('surrogate-capability', cache.surrogateCapability)
       cache.handle(exchange, {
         method,
         key: `GET ${scheme}://${routed.host}${routed.target}`,

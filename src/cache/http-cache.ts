@@ -76,6 +76,8 @@ export class HttpCache {
   readonly stats: CacheStats = { hits: 0, misses: 0, revalidations: 0, staleServed: 0, stored: 0, collapsed: 0, bypassed: 0, storeErrors: 0, purged: 0 }
   /** Fields meant for this cache, never sent downstream: targeted fields (RFC 9213), surrogate keys and tags. */
   readonly hidden: string[]
+  /** The Surrogate-Capability value sent upstream (`portico="Surrogate/1.0"`), or null when Surrogate-Control is not read. */
+  readonly surrogateCapability: string | null
   readonly #logger: Logger
   readonly #fills = new Map<string, Fill>()
   #storeDown = false
@@ -85,6 +87,9 @@ export class HttpCache {
     this.settings = settings
     this.#logger = logger
     this.hidden = [...settings.targetedFields, 'surrogate-key', 'cache-tag', 'surrogate-control']
+    this.surrogateCapability = settings.targetedFields.includes('surrogate-control')
+      ? `${settings.surrogateToken ?? settings.name.toLowerCase()}="Surrogate/1.0"`
+      : null
     store.onPurge?.((filter) => this.#forgetFills(filter))
   }
 

@@ -86,9 +86,18 @@ const INTEGER_DIRECTIVES = new Set(['max-age', 's-maxage', 'stale-while-revalida
  * type is ignored (`max-age="60"` is no max-age). Surrogate-Control (Edge Architecture 1.0) predates structured
  * fields and keeps the Cache-Control syntax; its `;target` forms are not for us and are skipped.
  */
-function targeted (name: string, value: string): string | null {
+function targeted (name: string, value: string, token: string | undefined): string | null {
   if (name === 'surrogate-control') {
-    const d = directives(splitList(value).filter((part) => !part.includes(';')).join(', '))
+    // Edge Architecture 1.0 §3: "directive;token" is for the surrogate that announced that device token, and
+    // wins over the same untargeted directive; directives for other surrogates are skipped.
+    const mine: string[] = []
+    const all: string[] = []
+    for (const part of splitList(value)) {
+      const semi = part.indexOf(';')
+      if (semi === -1) all.push(part)
+      else if (token !== undefined && part.slice(semi + 1).trim().toLowerCase() === token) mine.push(part.slice(0, semi))
+    }
+    const d = directives([...mine, ...all].join(', '))
     return d.size > 0 ? formatDirectives(d) : null
   }
   let dict
@@ -208,6 +217,8 @@ export function variantOf (names: string[] | null, req: HeaderRecord): string {
 
 export interface PolicyOptions {
   heuristicFraction: number
+  /** This cache's Surrogate-Capability device token: Surrogate-Control directives targeted at it apply. */
+  surrogateToken?: string
   /** Lower-case targeted field names (RFC 9213), in order of precedence. */
   targetedFields: string[]
 }
@@ -267,7 +278,7 @@ export class Freshness {
     // RFC 9213 §2.2: the first targeted field present (and parseable) replaces Cache-Control and Expires.
     for (const t of opts.targetedFields) {
       const v = h[t]
-      const cc = v === undefined ? null : targeted(t, v)
+      const cc = v === undefined ? null : targeted(t, v, opts.surrogateToken)
       if (cc !== null) {
         if (cc === '') delete h['cache-control']
         else h['cache-control'] = cc

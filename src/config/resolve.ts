@@ -95,6 +95,8 @@ export interface ResolvedCache {
   /** Lower-case targeted field names, in order of precedence. */
   targetedFields: string[]
   name: string
+  /** The device token this cache announces in Surrogate-Capability and answers to in Surrogate-Control targets. */
+  surrogateToken: string
   redis: { url: string, prefix: string, chunkSize: number, commandTimeout: number } | null
 }
 
@@ -310,6 +312,7 @@ function resolveCache (cfg: ParsedConfig, issues: ConfigIssue[]): ResolvedCache 
     collapseTimeout: c.collapseTimeout ?? 10_000,
     targetedFields: (c.targetedFields ?? ['CDN-Cache-Control', 'Surrogate-Control']).map((f) => f.toLowerCase()),
     name: c.name ?? 'Portico',
+    surrogateToken: (c.name ?? 'Portico').toLowerCase(),
     redis: c.redis === undefined
       ? null
       : { url: c.redis.url, prefix: c.redis.prefix ?? 'portico:', chunkSize: c.redis.chunkSize ?? 64 * 1024, commandTimeout: c.redis.commandTimeout ?? 1_000 }

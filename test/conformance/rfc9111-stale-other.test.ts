@@ -299,12 +299,11 @@ pair('cdn-expires-update-exceed', 'cdn-cache-control', 'RFC 9213 §2.2, §5.3', 
 
 // --- surrogate-control.mjs (W3C Edge Architecture; not a targeted field of Portico by default) -------------
 
-const SC_PARAM = 'Surrogate-Control targets ("max-age=3600;name") are for named surrogates: Portico sends no Surrogate-Capability and so skips targeted directives (policy.ts targeted())'
 
 pair('surrogate-max-age', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Surrogate-Control', 'max-age=3600']], unchecked: sc, aged: 3 }, cached)
 pair('surrogate-max-age-max', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Surrogate-Control', 'max-age=2147483648']], unchecked: sc, aged: 3 }, cached)
 pair('surrogate-max-age-max-plus', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Surrogate-Control', 'max-age=99999999999']], unchecked: sc, aged: 3 }, cached)
-pair('surrogate-max-age-me-target', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Surrogate-Control', 'max-age=3600;CAPABILITY_TARGET']], unchecked: sc, aged: 3 }, cached, { todo: SC_PARAM })
+pair('surrogate-max-age-me-target', 'surrogate-control', 'Edge Arch. §3', 'optimal', { fields: [['Surrogate-Control', 'max-age=3600;CAPABILITY_TARGET']], unchecked: sc, aged: 3 }, cached)
 pair('surrogate-max-age-other-target', 'surrogate-control', 'Edge Arch. §3', 'required', { fields: [['Date', 0], ['Surrogate-Control', 'max-age=3600;not-for-you'], ['Age', '7200']], unchecked: sc, aged: 3 }, notCached)
 pair('surrogate-max-age-age', 'surrogate-control', 'Edge Arch. §3, §4.2.3', 'required', { fields: [['Date', 0], ['Surrogate-Control', 'max-age=3600'], ['Age', '7200']], unchecked: sc, aged: 3 }, notCached)
 pair('surrogate-max-age-space-before-equals', 'surrogate-control', 'Edge Arch. §3', 'check', { fields: [['Cache-Control', 'max-age=1'], ['Surrogate-Control', 'max-age =100']], unchecked: sc, aged: 3 }, notCached)
@@ -319,13 +318,12 @@ pair('surrogate-max-age-short-cc-max-age', 'surrogate-control', 'Edge Arch. §3'
 pair('surrogate-max-age-long-cc-max-age', 'surrogate-control', 'Edge Arch. §3', 'required', { fields: [['Cache-Control', 'max-age=3600'], ['Surrogate-Control', 'max-age=1']], unchecked: sc, aged: 3 }, notCached)
 pair('surrogate-no-store', 'surrogate-control', 'Edge Arch. §3', 'required', { fields: [['Surrogate-Control', 'no-store']], unchecked: sc, aged: 3 }, notCached)
 pair('surrogate-no-store-cc-fresh', 'surrogate-control', 'Edge Arch. §3', 'required', { fields: [['Cache-Control', 'max-age=10000'], ['Surrogate-Control', 'no-store'], ['Expires', 10000], ['Date', 0]], unchecked: sc, aged: 3 }, notCached)
-pair('surrogate-fresh-cc-nostore', 'surrogate-control', 'Edge Arch. §3', 'required', { fields: [['Cache-Control', 'no-store'], ['Surrogate-Control', 'max-age=10000;CAPABILITY_TARGET']], unchecked: sc, aged: 3 }, cached, { todo: SC_PARAM })
+pair('surrogate-fresh-cc-nostore', 'surrogate-control', 'Edge Arch. §3', 'required', { fields: [['Cache-Control', 'no-store'], ['Surrogate-Control', 'max-age=10000;CAPABILITY_TARGET']], unchecked: sc, aged: 3 }, cached)
 scenarios.push({
   id: 'surrogate-append-capabilities',
   file: 'surrogate-control',
   rfc: 'Edge Arch. §2',
   kind: 'check',
-  todo: 'Portico never adds Surrogate-Capability to upstream requests (upstream/headers.ts buildUpstreamHeaders)',
   origin: [{}],
   steps: [{ from: 'origin', originSaw: ['surrogate-capability'] }]
 })

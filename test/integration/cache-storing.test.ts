@@ -217,3 +217,20 @@ test('the key is method + scheme + host + path + query: another query or host is
   assert.equal(rig.hits('/k?a=1'), 2)
   assert.equal(rig.hits('/k?a=2'), 1)
 })
+
+test('Edge Architecture: Portico announces Surrogate-Capability and obeys Surrogate-Control aimed at it (or at all surrogates)', async () => {
+  rig.on('/sc', (req, res) => {
+    res.writeHead(200, {
+      'cache-control': 'no-store',
+      'surrogate-control': req.headers['surrogate-capability'] === 'portico="Surrogate/1.0"' ? 'no-store;othercdn, max-age=60;portico' : 'no-store'
+    })
+    res.end('sc')
+  })
+  rig.on('/sc-plain', reply({ 'cache-control': 'max-age=60', 'surrogate-control': 'no-store' }))
+  const [a, b] = await twice('/sc')
+  assert.equal(a.headers['surrogate-control'], undefined, 'for surrogates only, never sent downstream')
+  assert.match(String(b.headers['cache-status']), /hit/)
+  assert.equal(rig.hits('/sc'), 1)
+  await twice('/sc-plain')
+  assert.equal(rig.hits('/sc-plain'), 2, 'an untargeted Surrogate-Control no-store wins over Cache-Control')
+})
