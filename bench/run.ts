@@ -39,6 +39,7 @@ import { CACHE_CONTENDERS, CACHE_MAX_MIB, CACHING_TARGETS, ROOT, TARGETS, TARGET
 import { createBenchCert, type BenchCert } from './tls.js'
 import { USAGE, UsageError, parseOptions, type Options } from './options.js'
 import { verifyCaching, verifyHit, verifyTarget, type CacheKind, type Transport } from './verify.js'
+import type { CacheStats as Counters } from '../src/cache/http-cache.js'
 
 /** The core every target under test runs on; the origin, the load generator and this process use the other. */
 const MEASURED_CORE = 1
@@ -87,15 +88,7 @@ function resetPeakOrSay (pids: readonly number[]): void {
 }
 
 /** Portico's cache statistics as its admin listener reports them (`GET /cache/stats`). */
-interface CacheStats {
-  bytes: number | null
-  hits: number
-  misses: number
-  stored: number
-  collapsed: number
-  bypassed: number
-  storeErrors: number
-}
+type CacheStats = Counters & { bytes: number | null }
 
 /** Reads Portico's cache statistics from its admin listener on `port`. */
 function readCacheStats (port: number): Promise<CacheStats> {

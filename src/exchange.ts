@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks'
 import type { TLSSocket } from 'node:tls'
 import { classifyUpstreamError } from './classify.js'
 import { ProxyError, type ErrorCode } from './errors.js'
-import { filterResponseHeaders, trailersToObject } from './upstream/headers.js'
+import { filterResponseHeaders, fieldRecord } from './upstream/headers.js'
 import type { AttemptObserver, ResponseHandler } from './upstream/types.js'
 import { HeaderList, type CompiledHooks, type HookAnswer, type HookContext } from './hooks.js'
 import type { AccessRecord, Logger } from './observability/logger.js'
@@ -138,7 +138,7 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
 
   onComplete (rawTrailers: Buffer[] | string[] | null): void {
     if (this.#clientGone) return
-    if (rawTrailers !== null && rawTrailers.length > 0) this.res.addTrailers(trailersToObject(rawTrailers))
+    if (rawTrailers !== null && rawTrailers.length > 0) this.res.addTrailers(fieldRecord(rawTrailers))
     this.res.end()
     this.#finish(this.res.statusCode)
   }
@@ -211,7 +211,7 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
     if (this.req.httpVersionMinor === 0 && this.req.httpVersionMajor === 1) return
     if (status === 103) {
       // Repeated fields are joined, except Link, which stays a list (one field per hint).
-      const hints: Record<string, string | string[]> = trailersToObject(rawHeaders)
+      const hints: Record<string, string | string[]> = fieldRecord(rawHeaders)
       const links: string[] = []
       for (let i = 0; i < rawHeaders.length; i += 2) {
         if (latin1(rawHeaders[i]).toLowerCase() === 'link') links.push(latin1(rawHeaders[i + 1]))

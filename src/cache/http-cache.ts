@@ -437,9 +437,6 @@ export class HttpCache {
     return `${this.#name}; ${fwd}`
   }
 
-  get logger (): Logger {
-    return this.#logger
-  }
 }
 
 /**

@@ -16,24 +16,17 @@
  */
 import CachePolicy from 'http-cache-semantics'
 import { parseDictionary } from 'structured-headers'
+import { fieldRecord } from '../upstream/headers.js'
 
 export type HeaderRecord = Record<string, string>
+
+/** A head's fields as the policy reads them: lower-case names, repeated fields joined (RFC 9110 §5.3). */
+export const headerRecord: (flat: string[]) => HeaderRecord = fieldRecord
 
 /** Statuses the cache understands (http-cache-semantics' list): `must-understand` lets these be stored. */
 const UNDERSTOOD = new Set([200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501])
 /** Directives whose argument is delta-seconds (§1.2.2). */
 const DELTA = new Set(['max-age', 's-maxage', 'stale-while-revalidate', 'stale-if-error', 'min-fresh'])
-
-/** Flat `[name, value, ...]` → lower-case record, repeated fields joined with ", " (RFC 9110 §5.3). */
-export function headerRecord (flat: string[]): HeaderRecord {
-  const out: HeaderRecord = {}
-  for (let i = 0; i < flat.length; i += 2) {
-    const name = flat[i].toLowerCase()
-    const v = flat[i + 1]
-    out[name] = name in out ? `${out[name]}, ${v}` : v
-  }
-  return out
-}
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
 // RFC 9111 §4.2: a cache parses HTTP-date case-insensitively (names of days, months and GMT).

@@ -129,8 +129,11 @@ export function filterResponseHeaders (raw: Buffer[] | string[]): string[] {
   return kept
 }
 
-/** Turns raw trailers into the object `res.addTrailers` takes; repeated names are joined per RFC 9110 §5.3. */
-export function trailersToObject (raw: Buffer[] | string[]): Record<string, string> {
+/**
+ * Raw fields (`[name, value, ...]`) as a lower-case record, repeated names joined per RFC 9110 §5.3: what
+ * `res.addTrailers` takes, and how the cache policy reads a response head.
+ */
+export function fieldRecord (raw: Buffer[] | string[]): Record<string, string> {
   const out: Record<string, string> = {}
   for (let i = 0; i < raw.length; i += 2) {
     const name = lowerAscii(valueOf(raw[i]))

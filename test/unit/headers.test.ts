@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { buildUpstreamHeaders, filterResponseHeaders, INVALID_HOST, trailersToObject } from '../../src/upstream/headers.js'
+import { buildUpstreamHeaders, filterResponseHeaders, INVALID_HOST, fieldRecord } from '../../src/upstream/headers.js'
 
 const facts = { clientAddress: '10.1.2.3', proto: 'http', host: 'Example.com:8080', httpVersion: '1.1' }
 const opts = { preserveHost: true, xForwarded: true, forwarded: false, via: 'portico' as const }
@@ -63,7 +63,7 @@ test('response: hop-by-hop removed, repeated Set-Cookie kept in order, bytes exa
 })
 
 test('trailers: repeated names joined', () => {
-  assert.deepEqual(trailersToObject(['X-A', '1', 'x-a', '2', 'X-B', '3']), { 'x-a': '1, 2', 'x-b': '3' })
+  assert.deepEqual(fieldRecord(['X-A', '1', 'x-a', '2', 'X-B', '3']), { 'x-a': '1, 2', 'x-b': '3' })
 })
 
 test('request from HTTP/2: pseudo-headers dropped, :authority becomes Host (RFC 9113 §8.3.1)', () => {
