@@ -1,6 +1,7 @@
 /**
  * Maps foreign errors (Node system errors, undici errors, TLS errors) onto registry codes. This is the only
- * module that looks at `err.code` strings from Node or undici; everything else sees `ProxyError`.
+ * module that looks at `err.code` strings from Node or undici; everything else sees `ProxyError` and reads what a
+ * code means (status, retry rule) from the registry.
  */
 import { ProxyError, isProxyError, type ErrorCode } from './errors.js'
 
@@ -55,19 +56,22 @@ export function classifyUpstreamError (err: unknown): ProxyError {
   return new ProxyError(mapped, e?.message || undefined, { cause: err })
 }
 
+
 /**
- * True when the failure happened before any byte of the request reached the node (connection not
- * established), so any request, even with a body, may be sent to another node.
+ * A request Node's HTTP server rejected before it reached the pipeline, as a registry error: 431 for a head over
+ * `server.maxHeaderSize`, 408 for a request slower than the server timeouts, 400 for anything malformed. Null for a
+ * connection the client reset: there is nobody to answer.
  */
-export function failedBeforeSending (err: ProxyError): boolean {
-  switch (err.code) {
-    case 'PORTICO_ERR_UPSTREAM_REFUSED':
-    case 'PORTICO_ERR_UPSTREAM_DNS':
-    case 'PORTICO_ERR_UPSTREAM_UNREACHABLE':
-    case 'PORTICO_ERR_UPSTREAM_CONNECT_TIMEOUT':
-    case 'PORTICO_ERR_UPSTREAM_TLS':
-      return true
-    default:
-      return false
-  }
+export function classifyClientError (err: unknown): ProxyError | null {
+  const code = (err as { code?: unknown } | null)?.code
+  if (code === 'ECONNRESET') return null
+  const mapped: ErrorCode = code === 'HPE_HEADER_OVERFLOW'
+    ? 'PORTICO_ERR_HEADERS_TOO_LARGE'
+    : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'PORTICO_ERR_REQUEST_TIMEOUT' : 'PORTICO_ERR_BAD_REQUEST'
+  return new ProxyError(mapped, undefined, { cause: err })
+}
+
+/** A TLS client tried to renegotiate (RFC 9325 §3.5: refused; the connection is then closed). */
+export function isRenegotiationAttempt (err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'ERR_TLS_RENEGOTIATION_DISABLED'
 }

@@ -6,7 +6,7 @@ import { ERRORS, type ErrorSpec } from './errors.js'
 /** The whole docs/errors.md text. */
 export function renderErrorsDoc (): string {
   const rows = Object.entries(ERRORS as Record<string, ErrorSpec>).map(([code, e]) =>
-    `| \`${code}\` | ${e.status} | ${e.source} | ${e.retryable ? 'yes' : 'no'} | \`${e.proxyStatus}\` | ${e.description} |`)
+    `| \`${code}\` | ${e.status} | ${e.source} | ${e.retry} | \`${e.proxyStatus}\` | ${e.description} |`)
   return `# Error codes
 
 Generated from \`src/errors.ts\` by \`node scripts/gen-errors-doc.js\`; a test keeps the two in sync. Codes are never
@@ -19,10 +19,17 @@ Every error response Portico writes is short plain text naming the code and the 
 - \`Cache-Control: no-store\`.
 
 Status rule: **503** when no upstream was tried, **502** when one was tried and failed, **504** when it was too
-slow, **499** (logged, never sent) when the client left first. "Retryable" means another node may be tried when
-nothing of the request can have reached the failed one (see README, Upstreams).
+slow, **499** (logged, never sent) when the client left first.
 
-| code | status | source | retryable | Proxy-Status error | meaning |
+"Retry" is the rule a pool reads to decide whether another node may be tried after a failed attempt:
+
+- \`any\`: nothing of the request reached the node (the connection never formed). Any request whose body was not read
+  yet goes to another node, and the failed node is skipped for \`failTimeout\` (passive health).
+- \`idempotent\`: the node may have seen the request. Only a request with an idempotent method (RFC 9110 §9.2.2) and
+  no body is sent again.
+- \`never\`: no other attempt.
+
+| code | status | source | retry | Proxy-Status error | meaning |
 | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 `

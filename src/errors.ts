@@ -1,7 +1,8 @@
 /**
  * The error registry: every failure Portico can answer with has a stable `PORTICO_ERR_*` code, an HTTP
- * status, a source and a retry flag. `ProxyError` carries one of these codes plus the foreign error as
- * `cause`. Mapping Node/undici errors onto codes is `classify.ts`'s job, not this module's.
+ * status, a source and a retry rule. `ProxyError` carries one of these codes plus the foreign error as
+ * `cause`. Mapping Node/undici errors onto codes is `classify.ts`'s job; rendering an error as a response is
+ * `error-response.ts`'s; deciding a retry from the rule is the pool's.
  *
  * Status rule: 503 when no upstream was tried, 502 when one was tried and failed, 504 when it was too
  * slow, 499 (log only) when the client went away.
@@ -10,13 +11,23 @@
 /** Where a failure came from. */
 export type ErrorSource = 'downstream' | 'upstream' | 'internal' | 'config'
 
+/**
+ * Whether a failed attempt may be made again on another node, and for which requests:
+ * - `any`: nothing of the request reached the node (the connection never formed). Any request whose body was not
+ *   read yet may go elsewhere, and the node is skipped for a while (passive health).
+ * - `idempotent`: the node may have seen the request. Only a request with an idempotent method (RFC 9110 §9.2.2)
+ *   and no body may be sent again.
+ * - `never`: another attempt would not help, or could repeat a side effect.
+ */
+export type RetryRule = 'any' | 'idempotent' | 'never'
+
 /** One registry entry. */
 export interface ErrorSpec {
   /** HTTP status sent downstream (499 is never sent: the client is gone). */
   readonly status: number
   readonly source: ErrorSource
-  /** Whether another attempt on another node may succeed, when the request is replayable. */
-  readonly retryable: boolean
+  /** When another attempt, on another node, may be made (see RetryRule). */
+  readonly retry: RetryRule
   /** RFC 9209 §2.3 error type for the `Proxy-Status` header. */
   readonly proxyStatus: string
   /** One line for docs/errors.md. */
@@ -26,95 +37,95 @@ export interface ErrorSpec {
 /** The registry. Codes are never renamed once shipped; docs/errors.md is checked against this by a test. */
 export const ERRORS = {
   PORTICO_ERR_NO_ROUTE: {
-    status: 404, source: 'downstream', retryable: false, proxyStatus: 'destination_not_found',
+    status: 404, source: 'downstream', retry: 'never', proxyStatus: 'destination_not_found',
     description: 'No route matches the request host and path; nothing was forwarded.'
   },
   PORTICO_ERR_BAD_REQUEST: {
-    status: 400, source: 'downstream', retryable: false, proxyStatus: 'http_request_error',
+    status: 400, source: 'downstream', retry: 'never', proxyStatus: 'http_request_error',
     description: 'The request is malformed (bad request line, duplicate Host, invalid target).'
   },
   PORTICO_ERR_METHOD_NOT_ALLOWED: {
-    status: 405, source: 'downstream', retryable: false, proxyStatus: 'http_request_denied',
+    status: 405, source: 'downstream', retry: 'never', proxyStatus: 'http_request_denied',
     description: 'CONNECT and other forward-proxy uses are refused: Portico is never an open proxy.'
   },
   PORTICO_ERR_HEADERS_TOO_LARGE: {
-    status: 431, source: 'downstream', retryable: false, proxyStatus: 'http_request_error',
+    status: 431, source: 'downstream', retry: 'never', proxyStatus: 'http_request_error',
     description: 'The request header section exceeds server.maxHeaderSize.'
   },
   PORTICO_ERR_BODY_TOO_LARGE: {
-    status: 413, source: 'downstream', retryable: false, proxyStatus: 'http_request_denied',
+    status: 413, source: 'downstream', retry: 'never', proxyStatus: 'http_request_denied',
     description: 'The request body exceeds limits.maxRequestBody.'
   },
   PORTICO_ERR_REQUEST_TIMEOUT: {
-    status: 408, source: 'downstream', retryable: false, proxyStatus: 'http_request_error',
+    status: 408, source: 'downstream', retry: 'never', proxyStatus: 'http_request_error',
     description: 'The client did not send the whole request within server.requestTimeout.'
   },
   PORTICO_ERR_CLIENT_ABORTED: {
-    status: 499, source: 'downstream', retryable: false, proxyStatus: 'http_request_error',
+    status: 499, source: 'downstream', retry: 'never', proxyStatus: 'http_request_error',
     description: 'The client closed the connection before the response was complete (logged, never sent).'
   },
   PORTICO_ERR_UPSTREAM_REFUSED: {
-    status: 502, source: 'upstream', retryable: true, proxyStatus: 'connection_refused',
+    status: 502, source: 'upstream', retry: 'any', proxyStatus: 'connection_refused',
     description: 'The node refused the connection.'
   },
   PORTICO_ERR_UPSTREAM_DNS: {
-    status: 502, source: 'upstream', retryable: true, proxyStatus: 'dns_error',
+    status: 502, source: 'upstream', retry: 'any', proxyStatus: 'dns_error',
     description: 'The node name could not be resolved.'
   },
   PORTICO_ERR_UPSTREAM_UNREACHABLE: {
-    status: 502, source: 'upstream', retryable: true, proxyStatus: 'destination_unavailable',
+    status: 502, source: 'upstream', retry: 'any', proxyStatus: 'destination_unavailable',
     description: 'The node address is unreachable (no route to host, network down).'
   },
   PORTICO_ERR_UPSTREAM_CONNECT_TIMEOUT: {
-    status: 504, source: 'upstream', retryable: true, proxyStatus: 'connection_timeout',
+    status: 504, source: 'upstream', retry: 'any', proxyStatus: 'connection_timeout',
     description: 'Connecting to the node took longer than timeouts.connect.'
   },
   PORTICO_ERR_UPSTREAM_TLS: {
-    status: 502, source: 'upstream', retryable: true, proxyStatus: 'tls_protocol_error',
+    status: 502, source: 'upstream', retry: 'any', proxyStatus: 'tls_protocol_error',
     description: 'The TLS handshake with the node failed.'
   },
   PORTICO_ERR_UPSTREAM_RESET: {
-    status: 502, source: 'upstream', retryable: true, proxyStatus: 'connection_terminated',
+    status: 502, source: 'upstream', retry: 'idempotent', proxyStatus: 'connection_terminated',
     description: 'The node closed or reset the connection before a complete response.'
   },
   PORTICO_ERR_UPSTREAM_PROTOCOL: {
-    status: 502, source: 'upstream', retryable: false, proxyStatus: 'http_protocol_error',
+    status: 502, source: 'upstream', retry: 'never', proxyStatus: 'http_protocol_error',
     description: 'The node sent a response that is not valid HTTP.'
   },
   PORTICO_ERR_UPSTREAM_TIMEOUT: {
-    status: 504, source: 'upstream', retryable: false, proxyStatus: 'http_response_timeout',
+    status: 504, source: 'upstream', retry: 'never', proxyStatus: 'http_response_timeout',
     description: 'The node did not send a response head within timeouts.response.'
   },
   PORTICO_ERR_UPSTREAM_IDLE_TIMEOUT: {
-    status: 504, source: 'upstream', retryable: false, proxyStatus: 'connection_read_timeout',
+    status: 504, source: 'upstream', retry: 'never', proxyStatus: 'connection_read_timeout',
     description: 'The node stopped sending the response body for longer than timeouts.idle.'
   },
   PORTICO_ERR_UPSTREAM_UNAVAILABLE: {
-    status: 503, source: 'upstream', retryable: false, proxyStatus: 'destination_unavailable',
+    status: 503, source: 'upstream', retry: 'never', proxyStatus: 'destination_unavailable',
     description: 'The route has no node that can take the request.'
   },
   PORTICO_ERR_HANDLER_FAILED: {
-    status: 502, source: 'upstream', retryable: false, proxyStatus: 'proxy_internal_error',
+    status: 502, source: 'upstream', retry: 'never', proxyStatus: 'proxy_internal_error',
     description: 'An in-process handler threw or failed before completing its response.'
   },
   PORTICO_ERR_BODY_CONSUMED: {
-    status: 500, source: 'internal', retryable: false, proxyStatus: 'proxy_configuration_error',
+    status: 500, source: 'internal', retry: 'never', proxyStatus: 'proxy_configuration_error',
     description: 'Embedded after a body parser that consumed the request body and kept neither req.rawBody nor a re-serialisable req.body; mount the proxy before the parser.'
   },
   PORTICO_ERR_NOT_CACHED: {
-    status: 504, source: 'downstream', retryable: false, proxyStatus: 'proxy_internal_response',
+    status: 504, source: 'downstream', retry: 'never', proxyStatus: 'proxy_internal_response',
     description: 'The request said Cache-Control: only-if-cached and the cache holds no response it may use (RFC 9111 §5.2.1.7).'
   },
   PORTICO_ERR_SHUTTING_DOWN: {
-    status: 503, source: 'internal', retryable: false, proxyStatus: 'proxy_internal_response',
+    status: 503, source: 'internal', retry: 'never', proxyStatus: 'proxy_internal_response',
     description: 'The proxy is closing and no longer forwards new requests.'
   },
   PORTICO_ERR_INTERNAL: {
-    status: 500, source: 'internal', retryable: false, proxyStatus: 'proxy_internal_error',
+    status: 500, source: 'internal', retry: 'never', proxyStatus: 'proxy_internal_error',
     description: 'A bug in Portico. The response carries the exchange id to find the log line.'
   },
   PORTICO_ERR_CONFIG_INVALID: {
-    status: 500, source: 'config', retryable: false, proxyStatus: 'proxy_configuration_error',
+    status: 500, source: 'config', retry: 'never', proxyStatus: 'proxy_configuration_error',
     description: 'The configuration failed validation; the proxy does not start (CLI exit status 2).'
   }
 } as const satisfies Record<string, ErrorSpec>
@@ -130,6 +141,9 @@ export class ProxyError extends Error {
   readonly code: ErrorCode
   readonly status: number
   readonly source: ErrorSource
+  /** The registry's retry rule for this code. */
+  readonly retry: RetryRule
+  /** Whether another node may ever be tried after this failure (`retry` is not "never"). */
   readonly retryable: boolean
   readonly proxyStatus: string
 
@@ -140,7 +154,8 @@ export class ProxyError extends Error {
     this.code = code
     this.status = spec.status
     this.source = spec.source
-    this.retryable = spec.retryable
+    this.retry = spec.retry
+    this.retryable = spec.retry !== 'never'
     this.proxyStatus = spec.proxyStatus
   }
 }

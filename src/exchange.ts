@@ -12,11 +12,15 @@ import { performance } from 'node:perf_hooks'
 import type { TLSSocket } from 'node:tls'
 import { classifyUpstreamError } from './classify.js'
 import { ProxyError, type ErrorCode } from './errors.js'
-import { filterResponseHeaders, fieldRecord } from './upstream/headers.js'
-import type { AttemptObserver, ResponseHandler } from './upstream/types.js'
-import { HeaderList, type CompiledHooks, type HookAnswer, type HookContext } from './hooks.js'
-import type { AccessRecord, Logger } from './observability/logger.js'
-import type { Runtime } from './pipeline.js'
+import { sendErrorResponse } from './error-response.js'
+import { filterResponseHeaders } from './upstream/headers.js'
+import { fieldRecord, hasField, latin1 } from './http/fields.js'
+import type { ResponseHandler } from './upstream/types.js'
+import { answerParts, runOnError, runOnUpstreamResponse, type Answerable, type CompiledHooks, type HookAnswer } from './hooks.js'
+import { accessRecord, endExchange, wantsRecord } from './observability/access-log.js'
+import type { Logger } from './observability/logger.js'
+import type { Runtime } from './runtime.js'
+import type { Tunnels } from './server/connections.js'
 
 /** What an exchange needs from its surroundings. */
 export interface ExchangeContext {
@@ -24,14 +28,14 @@ export interface ExchangeContext {
   accessLog: boolean
   /** True once the proxy is closing: responses then carry Connection: close. */
   isDraining (): boolean
-  /** Open upgrade tunnels, each as its close function: a drain that times out closes them. */
-  tunnels: Set<() => void>
+  /** Open upgrade tunnels: a drain waits for them and closes them at its deadline. */
+  tunnels: Tunnels
   /** The runtime in force now (it changes on reload); for work that outlives the request's own runtime. */
   runtime?: () => Runtime
 }
 
 /** Request-scoped state. Created by the pipeline once a route matched. */
-export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
+export class Exchange implements ResponseHandler, Answerable {
   readonly id: string
   readonly req: IncomingMessage
   readonly res: ServerResponse
@@ -107,12 +111,11 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
     try {
       headers = filterResponseHeaders(rawHeaders)
       if (this.#hooks !== null && this.#hooks.onUpstreamResponse.length > 0) {
-        const edit = { status, headers: new HeaderList(headers) }
-        for (const h of this.#hooks.onUpstreamResponse) h(this, edit)
-        if (edit.status !== status) statusText = ''
-        status = edit.status
+        const edited = runOnUpstreamResponse(this.#hooks, this, status, headers)
+        if (edited !== status) statusText = ''
+        status = edited
       }
-      if (this.hsts !== null && !hasHeader(headers, 'strict-transport-security')) headers.push('strict-transport-security', this.hsts)
+      if (this.hsts !== null && !hasField(headers, 'strict-transport-security')) headers.push('strict-transport-security', this.hsts)
       if (this.#ctx.isDraining()) res.shouldKeepAlive = false
       // RFC 9113 §8.3.2: HTTP/2 has no reason phrase.
       if (this.req.httpVersionMajor >= 2) res.writeHead(status, headers)
@@ -166,18 +169,11 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
   sendError (err: ProxyError): void {
     if (err.code === 'PORTICO_ERR_INTERNAL') this.#ctx.logger.error({ reqId: this.id, err: err.cause ?? err }, 'internal error')
     if (this.#hooks !== null && this.#hooks.onError.length > 0) {
-      for (const h of this.#hooks.onError) {
-        let answer
-        try {
-          answer = h(this, err)
-        } catch (hookErr) {
-          this.#ctx.logger.error({ reqId: this.id, err: hookErr }, 'onError hook threw')
-        }
-        if (answer) {
-          this.#errorCode = err.code
-          this.sendAnswer(answer)
-          return
-        }
+      const answer = runOnError(this.#hooks, this, err, this.#ctx.logger)
+      if (answer !== undefined) {
+        this.#errorCode = err.code
+        this.sendAnswer(answer)
+        return
       }
     }
     sendErrorResponse(this.res, err, this.id, this.#ctx.isDraining(), this.cacheStatus)
@@ -188,9 +184,7 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
   sendAnswer (answer: HookAnswer): void {
     const res = this.res
     if (res.headersSent || res.destroyed) return
-    const body = answer.body === undefined ? undefined : Buffer.isBuffer(answer.body) ? answer.body : Buffer.from(answer.body)
-    const headers: Record<string, string | string[]> = { ...answer.headers }
-    if (body !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-length')) headers['content-length'] = String(body.length)
+    const { headers, body } = answerParts(answer)
     if (this.#ctx.isDraining()) res.shouldKeepAlive = false
     res.writeHead(answer.status, headers)
     res.end(this.req.method === 'HEAD' ? undefined : body)
@@ -241,37 +235,15 @@ export class Exchange implements ResponseHandler, AttemptObserver, HookContext {
     this.#done = true
     this.#errorCode = errorCode
     const hooks = this.#hooks
-    if (!this.#ctx.accessLog && (hooks === null || hooks.onResponse.length === 0)) return
-    const req = this.req
-    const record: AccessRecord = {
-      reqId: this.id,
-      remoteAddr: req.socket?.remoteAddress,
-      method: req.method ?? '',
-      host: this.#host,
-      path: req.url ?? '',
-      route: this.#routeName,
-      upstream: this.#upstreamId,
-      status,
-      bytes: this.#bytes,
-      durationMs: Math.round((performance.now() - this.#start) * 1000) / 1000
-    }
-    if (this.#errorCode !== undefined) record.error = this.#errorCode
+    if (!wantsRecord(this.#ctx, hooks)) return
+    const record = accessRecord(this, this.#upstreamId, status, this.#bytes, this.#start, this.#errorCode)
     if (this.cacheStatus !== null) record.cache = this.cacheStatus
     if (this.#tls !== null) {
       record.tlsProtocol = this.#tls.protocol
       record.tlsCipher = this.#tls.cipher
       record.sni = this.#tls.sni
     }
-    if (this.#ctx.accessLog) this.#ctx.logger.info(record)
-    if (hooks !== null) {
-      for (const h of hooks.onResponse) {
-        try {
-          h(this, record)
-        } catch (err) {
-          this.#ctx.logger.error({ reqId: this.id, err }, 'onResponse hook threw')
-        }
-      }
-    }
+    endExchange(this.#ctx, hooks, this, record)
   }
 }
 
@@ -297,34 +269,4 @@ function tlsFacts (socket: unknown): TlsFacts | null {
     s[TLS_FACTS] = facts
   }
   return facts
-}
-
-function latin1 (v: Buffer | string): string {
-  return typeof v === 'string' ? v : v.toString('latin1')
-}
-
-function hasHeader (flat: string[], lower: string): boolean {
-  for (let i = 0; i < flat.length; i += 2) if (flat[i].length === lower.length && flat[i].toLowerCase() === lower) return true
-  return false
-}
-
-/**
- * Writes a short plain-text error response: status, `Proxy-Status` (RFC 9209 §2) naming the error type with
- * the Portico code as details, and the exchange id. Never a stack trace.
- */
-export function sendErrorResponse (res: ServerResponse, err: ProxyError, reqId: string, close = false, cacheStatus: string | null = null): void {
-  if (res.headersSent || res.destroyed) return
-  const status = err.status === 499 ? 400 : err.status
-  const body = `${status} ${STATUS_CODES[status] ?? ''}\n${err.code}\nrequest id: ${reqId}\n`
-  const headers: Record<string, string> = {
-    'content-type': 'text/plain; charset=utf-8',
-    'content-length': String(Buffer.byteLength(body)),
-    'cache-control': 'no-store',
-    'proxy-status': `portico; error=${err.proxyStatus}; details="${err.code}"`,
-    'x-request-id': reqId
-  }
-  if (cacheStatus !== null) headers['cache-status'] = cacheStatus
-  if (close) res.shouldKeepAlive = false
-  res.writeHead(status, headers)
-  res.end(res.req?.method === 'HEAD' ? undefined : body)
 }

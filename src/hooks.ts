@@ -1,12 +1,17 @@
 /**
- * Hooks for embedders: typed callbacks at the pipeline's phases. On the way in (`onRequest`,
- * `onUpstreamRequest`) they run in registration order; on the way out (`onUpstreamResponse`, `onError`,
- * `onResponse`) in reverse, as Envoy filters do. A proxy without hooks pays nothing for them: the pipeline checks
- * one field and allocates no wrappers.
+ * Hooks for embedders: typed callbacks at the pipeline's phases, for requests and upgrade handshakes alike. On the
+ * way in (`onRequest`, `onUpstreamRequest`) they run in registration order; on the way out (`onUpstreamResponse`,
+ * `onError`, `onResponse`) in reverse, as Envoy filters do. This module compiles them and runs each phase; the
+ * exchanges decide when. A proxy without hooks pays nothing for them: callers check one field and allocate no
+ * wrappers.
  */
 import type { IncomingMessage } from 'node:http'
-import type { ProxyError } from './errors.js'
-import type { AccessRecord } from './observability/logger.js'
+import { ProxyError } from './errors.js'
+import type { AccessRecord } from './observability/access-log.js'
+import type { Logger } from './observability/logger.js'
+import { HeaderList } from './http/fields.js'
+
+export { HeaderList } from './http/fields.js'
 
 /** What every hook sees of the exchange. */
 export interface HookContext {
@@ -25,46 +30,6 @@ export interface HookAnswer {
   status: number
   headers?: Record<string, string | string[]>
   body?: string | Buffer
-}
-
-/** A flat `[name, value, ...]` header list with case-insensitive helpers; `raw` is the list itself. */
-export class HeaderList {
-  readonly raw: string[]
-  constructor (raw: string[]) {
-    this.raw = raw
-  }
-
-  /** The first value of `name`, or undefined. */
-  get (name: string): string | undefined {
-    const n = name.toLowerCase()
-    for (let i = 0; i < this.raw.length; i += 2) if (this.raw[i].toLowerCase() === n) return this.raw[i + 1]
-    return undefined
-  }
-
-  /** Every value of `name`, in order. */
-  getAll (name: string): string[] {
-    const n = name.toLowerCase()
-    const out: string[] = []
-    for (let i = 0; i < this.raw.length; i += 2) if (this.raw[i].toLowerCase() === n) out.push(this.raw[i + 1])
-    return out
-  }
-
-  /** Replaces every value of `name` with one. */
-  set (name: string, value: string): void {
-    this.delete(name)
-    this.raw.push(name, value)
-  }
-
-  /** Adds a value, keeping existing ones. */
-  append (name: string, value: string): void {
-    this.raw.push(name, value)
-  }
-
-  /** Removes every value of `name`. */
-  delete (name: string): void {
-    const n = name.toLowerCase()
-    for (let i = this.raw.length - 2; i >= 0; i -= 2) if (this.raw[i].toLowerCase() === n) this.raw.splice(i, 2)
-  }
 }
 
 /** The upstream request as `onUpstreamRequest` may edit it. */
@@ -118,5 +83,104 @@ export function compileHooks (hooks: ProxyHooks | ProxyHooks[] | undefined): Com
     onUpstreamResponse: pick('onUpstreamResponse', true),
     onError: pick('onError', true),
     onResponse: pick('onResponse', true)
+  }
+}
+
+/**
+ * A hook's answer as a head and a body: repeated values kept as repeated fields, and Content-Length added when the
+ * hook gave a body without one.
+ */
+export function answerParts (answer: HookAnswer): { headers: string[], body: Buffer | undefined } {
+  const body = answer.body === undefined ? undefined : Buffer.isBuffer(answer.body) ? answer.body : Buffer.from(answer.body)
+  const headers: string[] = []
+  let length = false
+  for (const [name, value] of Object.entries(answer.headers ?? {})) {
+    if (name.toLowerCase() === 'content-length') length = true
+    if (Array.isArray(value)) for (const v of value) headers.push(name, v)
+    else headers.push(name, value)
+  }
+  if (body !== undefined && !length) headers.push('content-length', String(body.length))
+  return { headers, body }
+}
+
+/** An exchange that a hook's answer or an error can end: a request or an upgrade handshake. */
+export interface Answerable extends HookContext {
+  /** True once the exchange was answered or failed. */
+  readonly finished: boolean
+  sendAnswer (answer: HookAnswer): void
+  sendError (err: ProxyError): void
+}
+
+/**
+ * Runs onRequest hooks from index `i`: a hook's answer (or a throw, 500) ends the exchange; otherwise `then` runs.
+ * Synchronous hooks cost no promise.
+ */
+export function runOnRequest (hooks: CompiledHooks, exchange: Answerable, i: number, then: () => void): void {
+  for (; i < hooks.onRequest.length; i++) {
+    let result
+    try {
+      result = hooks.onRequest[i](exchange)
+    } catch (err) {
+      exchange.sendError(new ProxyError('PORTICO_ERR_INTERNAL', 'onRequest hook threw', { cause: err }))
+      return
+    }
+    if (result !== undefined && typeof (result as Promise<unknown>).then === 'function') {
+      const next = i + 1
+      ;(result as Promise<HookAnswer | undefined | void>).then((answer) => {
+        if (answer) exchange.sendAnswer(answer)
+        else runOnRequest(hooks, exchange, next, then)
+      }, (err: unknown) => exchange.sendError(new ProxyError('PORTICO_ERR_INTERNAL', 'onRequest hook rejected', { cause: err })))
+      return
+    }
+    if (result) {
+      exchange.sendAnswer(result as HookAnswer)
+      return
+    }
+  }
+  then()
+}
+
+/**
+ * Lets onUpstreamRequest hooks edit the request head going upstream (`headers` in place); returns the path to send,
+ * or a ProxyError (500) when a hook threw.
+ */
+export function runOnUpstreamRequest (hooks: CompiledHooks, ctx: HookContext, method: string, path: string, headers: string[]): string | ProxyError {
+  const edit = { method, path, headers: new HeaderList(headers) }
+  try {
+    for (const h of hooks.onUpstreamRequest) h(ctx, edit)
+  } catch (err) {
+    return new ProxyError('PORTICO_ERR_INTERNAL', 'onUpstreamRequest hook threw', { cause: err })
+  }
+  return edit.path
+}
+
+/** Lets onUpstreamResponse hooks edit a response head (`headers` in place); returns the status to send. Throws what a hook throws. */
+export function runOnUpstreamResponse (hooks: CompiledHooks, ctx: HookContext, status: number, headers: string[]): number {
+  const edit = { status, headers: new HeaderList(headers) }
+  for (const h of hooks.onUpstreamResponse) h(ctx, edit)
+  return edit.status
+}
+
+/** The first answer an onError hook gives for `err`, or undefined; a hook that throws is logged and skipped. */
+export function runOnError (hooks: CompiledHooks, ctx: HookContext, err: ProxyError, logger: Logger): HookAnswer | undefined {
+  for (const h of hooks.onError) {
+    try {
+      const answer = h(ctx, err)
+      if (answer) return answer
+    } catch (hookErr) {
+      logger.error({ reqId: ctx.id, err: hookErr }, 'onError hook threw')
+    }
+  }
+  return undefined
+}
+
+/** Hands the finished exchange's record to every onResponse hook; a hook that throws is logged. */
+export function runOnResponse (hooks: CompiledHooks, ctx: HookContext, record: AccessRecord, logger: Logger): void {
+  for (const h of hooks.onResponse) {
+    try {
+      h(ctx, record)
+    } catch (err) {
+      logger.error({ reqId: ctx.id, err }, 'onResponse hook threw')
+    }
   }
 }

@@ -4,17 +4,20 @@
 import { loadConfigObjectSync } from './config/load.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { PorticoConfig, RouteConfig } from './config/schema.js'
+import type { PorticoConfig } from './config/schema.js'
+import { oneRouteConfig, type OneRouteOptions } from './config/one-route.js'
+import { mountRequest, segmentsOf } from './routing/mount.js'
 import type { Logger } from './observability/logger.js'
 import { Proxy, type ProxyOptions } from './proxy.js'
 
 export { Proxy, type ProxyOptions, type ListeningAddress, type RouteTableEntry } from './proxy.js'
 export { defineConfig, type PorticoConfig, type RouteConfig, type UpstreamConfig } from './config/schema.js'
 export { loadConfigFile, loadConfigObject, loadConfigText, ConfigError, formatIssue, type LocatedIssue } from './config/load.js'
-export type { ResolvedConfig, ResolvedRoute, FetchHandler } from './config/resolve.js'
+export type { ResolvedConfig, ResolvedRoute } from './config/resolved.js'
 export { ProxyError, ERRORS, type ErrorCode, type ErrorSource } from './errors.js'
-export type { Upstream, UpstreamRequest, ResponseHandler, DispatchOptions } from './upstream/types.js'
-export { createLogger, type Logger, type AccessRecord } from './observability/logger.js'
+export type { Upstream, UpstreamRequest, ResponseHandler, DispatchOptions, FetchHandler } from './upstream/types.js'
+export { createLogger, type Logger } from './observability/logger.js'
+export type { AccessRecord } from './observability/access-log.js'
 export { porticoFastify, toFetchHandler, type PorticoFastifyOptions, type PorticoFastifyRouteOptions, type PorticoFastifyProxyOptions, type FetchHandlerOptions, type PorticoFetchHandler } from './adapters/index.js'
 export { HeaderList, type ProxyHooks, type HookContext, type HookAnswer, type UpstreamRequestHead, type UpstreamResponseHead } from './hooks.js'
 
@@ -29,8 +32,8 @@ export function createProxy (options: PorticoConfig, extras: ProxyOptions & { ba
   return new Proxy(config, extras)
 }
 
-/** Options of the one-route shorthand: a route's options without host and path. */
-export type ProxyMiddlewareOptions = Omit<RouteConfig, 'host' | 'path'> & Pick<PorticoConfig, 'timeouts' | 'headers' | 'limits' | 'log'> & {
+/** Options of the one-route shorthand: a route's options without host and path, plus a logger and a mount. */
+export type ProxyMiddlewareOptions = OneRouteOptions & {
   /** A logger for access lines and errors (default: none). */
   logger?: Logger
   /**
@@ -55,20 +58,14 @@ export interface ProxyMiddleware {
  * (Express/Connect: `req.url` without it) and sent upstream as `X-Forwarded-Prefix`.
  */
 export function proxy (options: ProxyMiddlewareOptions): ProxyMiddleware {
-  const { logger, mount, timeouts, headers, limits, log, ...route } = options
-  const p = createProxy({ routes: [{ ...route, host: '*', path: '/' }], timeouts, headers, limits, log }, { logger })
-  const mountPath = mount === undefined || mount === '/' ? '' : mount.replace(/\/+$/, '')
+  const { logger, mount, ...route } = options
+  const p = createProxy(oneRouteConfig(route), { logger })
+  const prefix = segmentsOf(mount ?? '')
   const mw = ((req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => p.handler(req, res, next)) as ProxyMiddleware
   mw.upgrade = (req, socket, head, next) => {
-    const url = req.url ?? '/'
-    if (mountPath !== '') {
-      if (!(url === mountPath || url.startsWith(`${mountPath}/`) || url.startsWith(`${mountPath}?`))) {
-        next?.()
-        return
-      }
-      ;(req as { originalUrl?: string }).originalUrl = url
-      const rest = url.slice(mountPath.length)
-      req.url = rest === '' || rest[0] === '?' ? `/${rest}` : rest
+    if (!mountRequest(req, prefix)) {
+      next?.()
+      return
     }
     p.upgradeHandler(req, socket, head)
   }

@@ -1,58 +1,31 @@
 /**
- * The request pipeline for one downstream request: normalize → route → forward → respond. This is the one place
- * where a failure becomes a response; phases short-circuit as ARCHITECTURE.md lists (400 malformed, 404 no route,
- * 413 too large, 502/503/504 from the upstream side).
+ * The request pipeline for one downstream request or upgrade handshake: normalize → route → onRequest hooks →
+ * forward. Every short-circuit becomes a response through its exchange (`sendError`): 400 malformed target or Host,
+ * 404 no route (or `next()` when embedded), 413 body too large, 500 a hook threw or a consumed body, and from the
+ * upstream side 502/503/504. Cached routes hand GET/HEAD to the cache and wrap unsafe methods for invalidation.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { randomBytes } from 'node:crypto'
-import { Readable, Transform, type Duplex } from 'node:stream'
+import type { Duplex, Readable } from 'node:stream'
 import type { Http2ServerResponse } from 'node:http2'
 import { ProxyError } from './errors.js'
-import { Exchange, sendErrorResponse, type ExchangeContext } from './exchange.js'
+import { Exchange, type ExchangeContext } from './exchange.js'
 import { UpgradeExchange } from './upgrade.js'
-import { HeaderList, type CompiledHooks, type HookAnswer } from './hooks.js'
+import { runOnRequest, runOnUpstreamRequest, type CompiledHooks } from './hooks.js'
 import { normalizeHost } from './routing/host.js'
-import { stripPrefix, type Router } from './routing/router.js'
-import { buildUpstreamHeaders, INVALID_HOST, type RequestHeaderOptions } from './upstream/headers.js'
-import type { DispatchOptions, ResponseHandler, Upstream } from './upstream/types.js'
-import type { HttpCache } from './cache/http-cache.js'
+import { stripPrefix } from './routing/router.js'
+import { mountPrefix } from './routing/mount.js'
+import { buildUpstreamHeaders, INVALID_HOST } from './upstream/headers.js'
+import type { ResponseHandler } from './upstream/types.js'
+import { cacheKey } from './cache/key.js'
 import { requestRecord } from './cache/policy.js'
-
-/** A route ready to serve: the resolved route plus its live upstream and precomputed options. */
-export interface CompiledRoute {
-  name: string
-  hosts: readonly string[]
-  path: string
-  stripPrefix: boolean
-  upstream: Upstream
-  headerOptions: RequestHeaderOptions
-  dispatchOptions: DispatchOptions
-  /** Strict-Transport-Security value for responses over TLS, or null. */
-  hsts: string | null
-  /** The proxy cache, when this route uses it. */
-  cache: HttpCache | null
-}
-
-/** Everything a request needs, swapped whole on reload. */
-export interface Runtime {
-  router: Router<CompiledRoute>
-  maxRequestBody: number | null
-  /** Null when no hooks are configured: then no hook code runs at all. */
-  hooks: CompiledHooks | null
-}
+import { nextRequestId } from './observability/request-id.js'
+import { hasRequestBody, requestBody } from './request-body.js'
+import type { CompiledRoute, Runtime } from './runtime.js'
 
 /** Called when nothing matched, in embedded mode (Express's `next`). */
 export type NextFunction = (err?: unknown) => void
-
-const ID_PREFIX = randomBytes(4).toString('hex')
-let idCounter = 0
-
-/** A short exchange id, unique within the process: "1f2e3d4c-1a". */
-export function nextRequestId (): string {
-  idCounter = (idCounter + 1) % Number.MAX_SAFE_INTEGER
-  return `${ID_PREFIX}-${idCounter.toString(36)}`
-}
 
 /** Where a request goes, after normalize and route. */
 interface Routed {
@@ -61,6 +34,11 @@ interface Routed {
   host: string
   route: CompiledRoute
   prefixLength: number
+}
+
+/** "https" when the client connection is TLS. */
+function schemeOf (req: IncomingMessage): 'http' | 'https' {
+  return (req.socket as { encrypted?: boolean } | null)?.encrypted === true ? 'https' : 'http'
 }
 
 /**
@@ -85,35 +63,28 @@ function route (runtime: Runtime, req: IncomingMessage): Routed | ProxyError | n
   return { target, hostRaw: hostRaw ?? '', host, route: match.route, prefixLength: match.prefixLength }
 }
 
-/** The upstream request head for a routed request; INVALID_HOST when the head carries two Host fields. */
-function upstreamHead (req: IncomingMessage, routed: Routed): { path: string, headers: string[] } | typeof INVALID_HOST {
-  const socket = req.socket
+/**
+ * The upstream request head for a routed request, after onUpstreamRequest hooks; a ProxyError to answer with when
+ * the head carries two Host fields (400) or a hook threw (500).
+ */
+function upstreamHead (hooks: CompiledHooks | null, exchange: Exchange | UpgradeExchange, req: IncomingMessage, routed: Routed): { path: string, headers: string[] } | ProxyError {
   const r = routed.route
   const headers = buildUpstreamHeaders(req.rawHeaders, {
-    clientAddress: socket?.remoteAddress,
-    proto: (socket as { encrypted?: boolean } | null)?.encrypted === true ? 'https' : 'http',
+    clientAddress: req.socket?.remoteAddress,
+    proto: schemeOf(req),
     host: routed.hostRaw,
     httpVersion: req.httpVersion
   }, r.headerOptions)
-  if (headers === INVALID_HOST) return headers
+  if (headers === INVALID_HOST) return new ProxyError('PORTICO_ERR_BAD_REQUEST', 'more than one Host header')
   const mount = mountPrefix(req)
   if (mount !== '' && r.headerOptions.xForwarded) headers.push('x-forwarded-prefix', mount)
-  return { path: r.stripPrefix ? stripPrefix(routed.target, routed.prefixLength) : routed.target, headers }
-}
-
-/**
- * The prefix a framework removed before calling us (Express/Connect keep the full URL in `originalUrl`, and the
- * Fastify adapter does the same): "/google" for `app.use('/google', ...)`. Empty when not mounted.
- */
-function mountPrefix (req: IncomingMessage): string {
-  const original = (req as { originalUrl?: unknown }).originalUrl
-  if (typeof original !== 'string' || original === req.url) return ''
-  const q1 = original.indexOf('?')
-  const q2 = (req.url ?? '').indexOf('?')
-  const full = q1 === -1 ? original : original.slice(0, q1)
-  const rest = q2 === -1 ? (req.url ?? '') : (req.url ?? '').slice(0, q2)
-  if (rest === '/' || rest === '') return full.endsWith('/') && full.length > 1 ? full.slice(0, -1) : full
-  return full.endsWith(rest) ? full.slice(0, full.length - rest.length) : ''
+  let path = r.stripPrefix ? stripPrefix(routed.target, routed.prefixLength) : routed.target
+  if (hooks !== null && hooks.onUpstreamRequest.length > 0) {
+    const edited = runOnUpstreamRequest(hooks, exchange, req.method ?? 'GET', path, headers)
+    if (edited instanceof ProxyError) return edited
+    path = edited
+  }
+  return { path, headers }
 }
 
 /**
@@ -122,20 +93,17 @@ function mountPrefix (req: IncomingMessage): string {
 export function handleRequest (runtime: Runtime, ctx: ExchangeContext, req: IncomingMessage, res: ServerResponse, next?: NextFunction): void {
   const start = performance.now()
   const routed = route(runtime, req)
-  if (routed === null) {
-    if (next !== undefined) {
-      next()
-      return
-    }
-    rejectEarly(req, res, ctx, new ProxyError('PORTICO_ERR_NO_ROUTE'), start, req.headers.host ?? '', runtime.hooks)
+  if (routed === null && next !== undefined) {
+    next()
     return
   }
-  if (routed instanceof ProxyError) {
-    rejectEarly(req, res, ctx, routed, start, req.headers.host ?? '', runtime.hooks)
+  if (routed === null || routed instanceof ProxyError) {
+    const exchange = new Exchange(nextRequestId(), req, res, ctx, req.headers.host ?? '', null, start, runtime.hooks)
+    exchange.sendError(routed ?? new ProxyError('PORTICO_ERR_NO_ROUTE'))
     return
   }
   const exchange = new Exchange(nextRequestId(), req, res, ctx, routed.host, routed.route.name, start, runtime.hooks)
-  if (routed.route.hsts !== null && (req.socket as { encrypted?: boolean } | null)?.encrypted === true) exchange.hsts = routed.route.hsts
+  if (routed.route.hsts !== null && schemeOf(req) === 'https') exchange.hsts = routed.route.hsts
   const hooks = runtime.hooks
   if (hooks === null || hooks.onRequest.length === 0) {
     forward(runtime, ctx, exchange, req, routed)
@@ -144,85 +112,32 @@ export function handleRequest (runtime: Runtime, ctx: ExchangeContext, req: Inco
   runOnRequest(hooks, exchange, 0, () => forward(runtime, ctx, exchange, req, routed))
 }
 
-/** Runs onRequest hooks from index `i`; a hook's answer ends the exchange, otherwise `then` forwards. */
-function runOnRequest (hooks: CompiledHooks, exchange: Exchange, i: number, then: () => void): void {
-  for (; i < hooks.onRequest.length; i++) {
-    let result
-    try {
-      result = hooks.onRequest[i](exchange)
-    } catch (err) {
-      exchange.sendError(new ProxyError('PORTICO_ERR_INTERNAL', 'onRequest hook threw', { cause: err }))
-      return
-    }
-    if (result !== undefined && typeof (result as Promise<unknown>).then === 'function') {
-      const next = i + 1
-      ;(result as Promise<HookAnswer | undefined | void>).then((answer) => {
-        if (answer) exchange.sendAnswer(answer)
-        else runOnRequest(hooks, exchange, next, then)
-      }, (err: unknown) => exchange.sendError(new ProxyError('PORTICO_ERR_INTERNAL', 'onRequest hook rejected', { cause: err })))
-      return
-    }
-    if (result) {
-      exchange.sendAnswer(result as HookAnswer)
-      return
-    }
-  }
-  then()
-}
-
-/** Builds the upstream request (onUpstreamRequest hooks included) and dispatches it. */
+/** Builds the upstream request and dispatches it: through the cache on cached routes, else to the route's pool. */
 function forward (runtime: Runtime, ctx: ExchangeContext, exchange: Exchange, req: IncomingMessage, routed: Routed): void {
   if (exchange.finished) return
   const r = routed.route
-  const head = upstreamHead(req, routed)
-  if (head === INVALID_HOST) {
-    exchange.sendError(new ProxyError('PORTICO_ERR_BAD_REQUEST', 'more than one Host header'))
+  const head = upstreamHead(runtime.hooks, exchange, req, routed)
+  if (head instanceof ProxyError) {
+    exchange.sendError(head)
     return
   }
-  const hooks = runtime.hooks
-  if (hooks !== null && hooks.onUpstreamRequest.length > 0) {
-    const edit = { method: req.method ?? 'GET', path: head.path, headers: new HeaderList(head.headers) }
-    try {
-      for (const h of hooks.onUpstreamRequest) h(exchange, edit)
-    } catch (err) {
-      exchange.sendError(new ProxyError('PORTICO_ERR_INTERNAL', 'onUpstreamRequest hook threw', { cause: err }))
-      return
-    }
-    head.path = edit.path
-  }
-
-  // RFC 9113 §8.1.1: an HTTP/2 body needs no Content-Length; it ends with END_STREAM, which the head did not carry.
-  const hasBody = req.headers['transfer-encoding'] !== undefined ||
-    (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') ||
-    (req.httpVersionMajor >= 2 && req.headers['content-length'] === undefined &&
-      (req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false)
-  let body: Readable | null = hasBody ? req : null
-  if (hasBody && (req.readableEnded || req.readableDidRead || (req as { _body?: unknown })._body === true)) {
-    // Embedded behind a body parser: the stream is spent. Forward what the parser kept, never an empty body.
-    const replay = consumedBody(req)
-    if (replay === null) {
-      exchange.sendError(new ProxyError('PORTICO_ERR_BODY_CONSUMED'))
-      return
-    }
-    body = Readable.from([replay])
-    replaceFraming(head.headers, replay.length)
-  } else if (hasBody && runtime.maxRequestBody !== null) {
-    body = limitBody(exchange, req, runtime.maxRequestBody)
+  let body: Readable | null = null
+  if (hasRequestBody(req)) {
+    body = requestBody(exchange, req, head.headers, runtime.maxRequestBody)
     if (body === null) return
   }
-
   const method = req.method ?? 'GET'
   let handler: ResponseHandler = exchange
   const cache = r.cache
   if (cache !== null) {
-    const scheme = (req.socket as { encrypted?: boolean } | null)?.encrypted === true ? 'https' : 'http'
+    const scheme = schemeOf(req)
     if ((method === 'GET' || method === 'HEAD') && body === null) {
       const path = head.path
       // Edge Architecture 1.0 §2: a surrogate announces itself (appending to any downstream surrogate's list).
       if (cache.surrogateCapability !== null) head.headers.push('surrogate-capability', cache.surrogateCapability)
       cache.handle(exchange, {
         method,
-        key: `GET ${scheme}://${routed.host}${routed.target}`,
+        key: cacheKey(scheme, routed.host, routed.target),
         host: routed.host,
         path: routed.target,
         req: requestRecord(req.headers, routed.host),
@@ -230,10 +145,10 @@ function forward (runtime: Runtime, ctx: ExchangeContext, exchange: Exchange, re
       }, (m, headers, h) => {
         // The cache may send later (a waiter going upstream alone, a background refresh): after a reload the
         // old route's pool is closed, so the request goes to the route now live for this host and path.
-        let route = r
-        const live = ctx.runtime?.()
-        if (live !== undefined && live !== runtime) route = live.router.match(routed.host, routed.target)?.route ?? r
-        route.upstream.dispatch({ method: m, path, headers, body: null }, route.dispatchOptions, h)
+        let live = r
+        const now = ctx.runtime?.()
+        if (now !== undefined && now !== runtime) live = now.router.match(routed.host, routed.target)?.route ?? r
+        live.upstream.dispatch({ method: m, path, headers, body: null }, live.dispatchOptions, h)
       })
       return
     }
@@ -247,8 +162,9 @@ function forward (runtime: Runtime, ctx: ExchangeContext, exchange: Exchange, re
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
 
 /**
- * Handles an `upgrade` event (WebSocket handshake): routed like a request, then tunnelled. With `next`, an
- * unmatched handshake falls through; without, it gets 404 and the socket closes.
+ * Handles an `upgrade` event (WebSocket handshake): routed like a request, through the same hooks, then tunnelled.
+ * With `next`, an unmatched handshake falls through; without, it gets 404 and the socket closes. `h2` is the stream's
+ * response for WebSocket over HTTP/2 (RFC 8441).
  */
 export function handleUpgrade (runtime: Runtime, ctx: ExchangeContext, req: IncomingMessage, socket: Duplex, head: Buffer, next?: NextFunction, h2?: Http2ServerResponse): void {
   const routed = route(runtime, req)
@@ -258,97 +174,38 @@ export function handleUpgrade (runtime: Runtime, ctx: ExchangeContext, req: Inco
   }
   const ok = routed !== null && !(routed instanceof ProxyError) ? routed : null
   const exchange = new UpgradeExchange(nextRequestId(), req, socket, head, ctx, ok?.host ?? req.headers.host ?? '',
-    ok?.route.name ?? null, ok?.route.dispatchOptions.bodyTimeout ?? 0, h2 ?? null)
+    ok?.route.name ?? null, ok?.route.dispatchOptions.bodyTimeout ?? 0, runtime.hooks, h2 ?? null)
   if (ok === null) {
-    exchange.onError(routed instanceof ProxyError ? routed : new ProxyError('PORTICO_ERR_NO_ROUTE'))
+    exchange.sendError(routed instanceof ProxyError ? routed : new ProxyError('PORTICO_ERR_NO_ROUTE'))
     return
   }
-  const upstreamReq = upstreamHead(req, ok)
-  if (upstreamReq === INVALID_HOST) {
-    exchange.onError(new ProxyError('PORTICO_ERR_BAD_REQUEST', 'more than one Host header'))
+  const hooks = runtime.hooks
+  if (hooks === null || hooks.onRequest.length === 0) {
+    forwardUpgrade(runtime, exchange, req, ok, h2 !== undefined)
     return
   }
-  if (h2 !== undefined) {
+  runOnRequest(hooks, exchange, 0, () => forwardUpgrade(runtime, exchange, req, ok, h2 !== undefined))
+}
+
+function forwardUpgrade (runtime: Runtime, exchange: UpgradeExchange, req: IncomingMessage, routed: Routed, h2: boolean): void {
+  if (exchange.finished) return
+  const head = upstreamHead(runtime.hooks, exchange, req, routed)
+  if (head instanceof ProxyError) {
+    exchange.sendError(head)
+    return
+  }
+  if (h2) {
     // RFC 8441 → RFC 6455: the HTTP/1.1 handshake needs a key; the node's accept value is checked by no one
     // since the HTTP/2 client never sent a key (the stream itself is the proof of the upgrade).
-    upstreamReq.headers.push('sec-websocket-key', randomBytes(16).toString('base64'))
+    head.headers.push('sec-websocket-key', randomBytes(16).toString('base64'))
   }
-  ok.route.upstream.dispatch({
-    method: h2 !== undefined ? 'GET' : req.method ?? 'GET',
-    path: upstreamReq.path,
-    headers: upstreamReq.headers,
+  routed.route.upstream.dispatch({
+    method: h2 ? 'GET' : req.method ?? 'GET',
+    path: head.path,
+    headers: head.headers,
     body: null,
     upgrade: String(req.headers.upgrade ?? 'websocket')
-  }, ok.route.dispatchOptions, exchange)
-}
-
-/**
- * The body a parser consumed, as bytes: `req.rawBody` when the parser kept it, else the parsed `req.body`
- * re-serialised for its content type (JSON, form, text, bytes). Null when neither exists.
- */
-function consumedBody (req: IncomingMessage): Buffer | null {
-  const raw = (req as { rawBody?: unknown }).rawBody
-  if (Buffer.isBuffer(raw)) return raw
-  if (typeof raw === 'string') return Buffer.from(raw)
-  const parsed = (req as { body?: unknown }).body
-  if (parsed === undefined || parsed === null) return null
-  if (Buffer.isBuffer(parsed)) return parsed
-  if (typeof parsed === 'string') return Buffer.from(parsed)
-  const type = String(req.headers['content-type'] ?? '').toLowerCase()
-  if (type.includes('json')) return Buffer.from(JSON.stringify(parsed))
-  if (type.startsWith('application/x-www-form-urlencoded') && typeof parsed === 'object') {
-    const form = new URLSearchParams()
-    for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
-      if (Array.isArray(v)) for (const x of v) form.append(k, String(x))
-      else form.append(k, String(v))
-    }
-    return Buffer.from(form.toString())
-  }
-  return null
-}
-
-/** A replayed body has a known length: drop chunked framing and state Content-Length. */
-function replaceFraming (headers: string[], length: number): void {
-  for (let i = headers.length - 2; i >= 0; i -= 2) {
-    if (headers[i].toLowerCase() === 'content-length') headers.splice(i, 2)
-  }
-  headers.push('content-length', String(length))
-}
-
-/** Answers before any exchange exists (bad request, no route) and logs the line. */
-function rejectEarly (req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext, err: ProxyError, start: number, host: string, hooks: CompiledHooks | null): void {
-  const exchange = new Exchange(nextRequestId(), req, res, ctx, host, null, start, hooks)
-  exchange.sendError(err)
-}
-
-/**
- * RFC 9110 §15.5.14: 413 for a body over the limit. A declared Content-Length is checked up front; a chunked body
- * is counted as it streams and the exchange fails (413 if no response has started) once it passes the limit.
- * Returns the body to forward, or null when the request was already answered.
- */
-function limitBody (exchange: Exchange, req: IncomingMessage, limit: number): Readable | null {
-  const declared = req.headers['content-length']
-  if (declared !== undefined) {
-    if (Number(declared) <= limit) return req
-    exchange.res.shouldKeepAlive = false
-    exchange.sendError(new ProxyError('PORTICO_ERR_BODY_TOO_LARGE'))
-    return null
-  }
-  let seen = 0
-  const counter = new Transform({
-    transform (chunk: Buffer, _enc, callback) {
-      seen += chunk.length
-      if (seen > limit) {
-        exchange.res.shouldKeepAlive = false
-        callback(new ProxyError('PORTICO_ERR_BODY_TOO_LARGE'))
-        exchange.failRequest(new ProxyError('PORTICO_ERR_BODY_TOO_LARGE'))
-        return
-      }
-      callback(null, chunk)
-    }
-  })
-  req.on('error', (err) => counter.destroy(err))
-  return req.pipe(counter)
+  }, routed.route.dispatchOptions, exchange)
 }
 
 function parseAbsoluteForm (target: string): { authority: string, pathAndQuery: string } | null {
@@ -357,5 +214,3 @@ function parseAbsoluteForm (target: string): { authority: string, pathAndQuery: 
   const rest = m[2]
   return { authority: m[1], pathAndQuery: rest === '' ? '/' : rest.charCodeAt(0) === 63 ? `/${rest}` : rest }
 }
-
-export { sendErrorResponse }

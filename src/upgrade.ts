@@ -1,31 +1,37 @@
 /**
- * Upgrade exchanges (WebSocket and other `Upgrade:` handshakes). The handshake is routed like any request and
- * forwarded with hop-by-hop rules applied (undici sends `Connection: upgrade` and the `Upgrade` token itself);
- * on 101 the client and node sockets are joined both ways with backpressure (`pipe`), an idle timeout, and
- * close/abort propagated in both directions. A node that refuses the upgrade (any final status) has its response
- * relayed to the client as is, then the connection closes.
+ * Upgrade exchanges (WebSocket and other `Upgrade:` handshakes). The handshake is routed like any request, runs the
+ * same hooks (`onRequest` may refuse it with an answer, `onUpstreamRequest` edits what goes upstream,
+ * `onUpstreamResponse` the head that comes back, `onError` the failure answer, `onResponse` sees the record), and is
+ * forwarded with hop-by-hop rules applied (undici sends `Connection: upgrade` and the `Upgrade` token itself). On 101
+ * the client and node sockets are joined both ways with backpressure (`pipe`), an idle timeout, and close/abort
+ * propagated in both directions. A node that refuses the upgrade (any final status) has its response relayed to the
+ * client as is, then the connection closes.
  */
-import { STATUS_CODES, type IncomingMessage } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { Http2ServerResponse } from 'node:http2'
+import type { Http2ServerResponse, OutgoingHttpHeaders } from 'node:http2'
 import { performance } from 'node:perf_hooks'
 import { classifyUpstreamError } from './classify.js'
 import { ProxyError, type ErrorCode } from './errors.js'
+import { errorAnswer, rawHead } from './error-response.js'
 import { filterResponseHeaders } from './upstream/headers.js'
-import type { AttemptObserver, ResponseHandler } from './upstream/types.js'
-import type { AccessRecord } from './observability/logger.js'
+import { latin1, lowerAscii } from './http/fields.js'
+import type { ResponseHandler } from './upstream/types.js'
+import { answerParts, runOnError, runOnUpstreamResponse, type Answerable, type CompiledHooks, type HookAnswer } from './hooks.js'
+import { accessRecord, endExchange, wantsRecord } from './observability/access-log.js'
 import type { ExchangeContext } from './exchange.js'
 
 /** One upgrade handshake and, after 101, its tunnel. */
-export class UpgradeExchange implements ResponseHandler, AttemptObserver {
-  readonly #id: string
-  readonly #req: IncomingMessage
+export class UpgradeExchange implements ResponseHandler, Answerable {
+  readonly id: string
+  readonly req: IncomingMessage
   readonly #client: Duplex
   readonly #head: Buffer
   readonly #ctx: ExchangeContext
   readonly #host: string
   readonly #route: string | null
   readonly #idleTimeout: number
+  readonly #hooks: CompiledHooks | null
   readonly #start = performance.now()
   #upstreamId: string | null = null
   #abort: ((reason?: Error) => void) | null = null
@@ -35,19 +41,21 @@ export class UpgradeExchange implements ResponseHandler, AttemptObserver {
   #bytesIn = 0
   #bytesOut = 0
   #done = false
+  #errorCode: ErrorCode | undefined
   /** Set for WebSocket over HTTP/2 (RFC 8441): heads go through the stream's response, 200 stands for 101. */
   readonly #h2: Http2ServerResponse | null
 
-  constructor (id: string, req: IncomingMessage, client: Duplex, head: Buffer, ctx: ExchangeContext, host: string, route: string | null, idleTimeout: number, h2: Http2ServerResponse | null = null) {
+  constructor (id: string, req: IncomingMessage, client: Duplex, head: Buffer, ctx: ExchangeContext, host: string, route: string | null, idleTimeout: number, hooks: CompiledHooks | null, h2: Http2ServerResponse | null = null) {
     this.#h2 = h2
-    this.#id = id
-    this.#req = req
+    this.id = id
+    this.req = req
     this.#client = client
     this.#head = head
     this.#ctx = ctx
     this.#host = host
     this.#route = route
     this.#idleTimeout = idleTimeout
+    this.#hooks = hooks
     client.on('error', (err) => this.#ctx.logger.debug({ reqId: id, err }, 'client socket error during upgrade'))
     client.once('close', () => {
       if (this.#status === 0) {
@@ -56,6 +64,22 @@ export class UpgradeExchange implements ResponseHandler, AttemptObserver {
       }
     })
   }
+
+  // --- HookContext -----------------------------------------------------------------------------------------
+
+  get route (): string | null {
+    return this.#route
+  }
+
+  get host (): string {
+    return this.#host
+  }
+
+  get finished (): boolean {
+    return this.#done
+  }
+
+  // --- ResponseHandler ------------------------------------------------------------------------------------
 
   onAttempt (upstreamId: string): void {
     this.#upstreamId = upstreamId
@@ -69,8 +93,18 @@ export class UpgradeExchange implements ResponseHandler, AttemptObserver {
   /** The node answered without switching protocols: relay that response, then close. */
   onHeaders (status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (status < 200) return true
-    this.#status = status
     const headers = filterResponseHeaders(rawHeaders)
+    if (this.#hooks !== null && this.#hooks.onUpstreamResponse.length > 0) {
+      try {
+        const edited = runOnUpstreamResponse(this.#hooks, this, status, headers)
+        if (edited !== status) statusText = ''
+        status = edited
+      } catch (err) {
+        this.#abort?.(new ProxyError('PORTICO_ERR_INTERNAL', 'onUpstreamResponse hook threw', { cause: err }))
+        return false
+      }
+    }
+    this.#status = status
     this.#writeHead(status, statusText, headers, ['connection', 'close'])
     this.#resume = resume
     return true
@@ -92,16 +126,7 @@ export class UpgradeExchange implements ResponseHandler, AttemptObserver {
     if (this.#done) return
     const perr = classifyUpstreamError(err)
     if (!this.#headWritten && !this.#client.destroyed) {
-      const status = perr.status === 499 ? 400 : perr.status
-      const body = `${status} ${STATUS_CODES[status] ?? ''}\n${perr.code}\nrequest id: ${this.#id}\n`
-      this.#writeHead(status, STATUS_CODES[status] ?? '', [
-        'content-type', 'text/plain; charset=utf-8',
-        'content-length', String(Buffer.byteLength(body)),
-        'proxy-status', `portico; error=${perr.proxyStatus}; details="${perr.code}"`,
-        'x-request-id', this.#id
-      ], ['connection', 'close'])
-      this.#client.end(body)
-      this.#finish(status, perr.code)
+      this.sendError(perr)
       return
     }
     this.#client.destroy()
@@ -119,12 +144,21 @@ export class UpgradeExchange implements ResponseHandler, AttemptObserver {
     // The handshake's Connection/Upgrade are hop-by-hop yet define the switch: restate them for this hop.
     let upgradeToken = 'websocket'
     for (let i = 0; i < rawHeaders.length; i += 2) {
-      if (rawHeaders[i].toString('latin1').toLowerCase() === 'upgrade') upgradeToken = rawHeaders[i + 1].toString('latin1')
+      if (lowerAscii(latin1(rawHeaders[i])) === 'upgrade') upgradeToken = latin1(rawHeaders[i + 1])
     }
-    this.#writeHead(status, 'Switching Protocols', filterResponseHeaders(rawHeaders), ['connection', 'Upgrade', 'upgrade', upgradeToken])
+    const headers = filterResponseHeaders(rawHeaders)
+    if (this.#hooks !== null && this.#hooks.onUpstreamResponse.length > 0) {
+      // The switch has happened: hooks may edit the fields of the 101, not its status.
+      try {
+        runOnUpstreamResponse(this.#hooks, this, status, headers)
+      } catch (err) {
+        this.#ctx.logger.error({ reqId: this.id, err }, 'onUpstreamResponse hook threw')
+      }
+    }
+    this.#writeHead(status, 'Switching Protocols', headers, ['connection', 'Upgrade', 'upgrade', upgradeToken])
     if (this.#head.length > 0) upstream.write(this.#head)
 
-    upstream.on('error', (err) => this.#ctx.logger.debug({ reqId: this.#id, err }, 'upstream socket error in tunnel'))
+    upstream.on('error', (err) => this.#ctx.logger.debug({ reqId: this.id, err }, 'upstream socket error in tunnel'))
     const countIn = (c: Buffer): void => { this.#bytesIn += c.length }
     const countOut = (c: Buffer): void => { this.#bytesOut += c.length }
     client.on('data', countIn)
@@ -149,6 +183,46 @@ export class UpgradeExchange implements ResponseHandler, AttemptObserver {
     client.resume()
   }
 
+  // --- local answers --------------------------------------------------------------------------------------
+
+  /** Refuses the handshake with an error response (or an onError hook's answer), then closes the connection. */
+  sendError (err: ProxyError): void {
+    if (this.#done || this.#headWritten) return
+    if (err.code === 'PORTICO_ERR_INTERNAL') this.#ctx.logger.error({ reqId: this.id, err: err.cause ?? err }, 'internal error')
+    if (this.#hooks !== null && this.#hooks.onError.length > 0) {
+      const answer = runOnError(this.#hooks, this, err, this.#ctx.logger)
+      if (answer !== undefined) {
+        this.#errorCode = err.code
+        this.sendAnswer(answer)
+        return
+      }
+    }
+    if (this.#client.destroyed) {
+      this.#finish(499, err.code)
+      return
+    }
+    const a = errorAnswer(err, this.id)
+    this.#writeHead(a.status, '', a.headers, ['connection', 'close'])
+    this.#client.end(a.body)
+    this.#finish(a.status, err.code)
+  }
+
+  /** Answers the handshake with a hook's response instead of forwarding it, then closes the connection. */
+  sendAnswer (answer: HookAnswer): void {
+    if (this.#done || this.#headWritten) return
+    if (this.#client.destroyed) {
+      this.#finish(499, 'PORTICO_ERR_CLIENT_ABORTED')
+      return
+    }
+    const { headers, body } = answerParts(answer)
+    this.#writeHead(answer.status, '', headers, ['connection', 'close'])
+    this.#client.end(body)
+    this.#bytesOut += body?.length ?? 0
+    this.#finish(answer.status, this.#errorCode)
+  }
+
+  // --- internals -----------------------------------------------------------------------------------------
+
   #writeHead (status: number, text: string, headers: string[], extra: string[]): void {
     this.#headWritten = true
     if (this.#h2 !== null) {
@@ -158,11 +232,10 @@ export class UpgradeExchange implements ResponseHandler, AttemptObserver {
         const n = headers[i].toLowerCase()
         if (n !== 'sec-websocket-accept' && n !== 'connection' && n !== 'upgrade') out.push(n, headers[i + 1])
       }
-      this.#h2.writeHead(status === 101 ? 200 : status, out as unknown as import('node:http2').OutgoingHttpHeaders)
+      this.#h2.writeHead(status === 101 ? 200 : status, out as unknown as OutgoingHttpHeaders)
       return
     }
-    let head = `HTTP/1.1 ${status} ${text || STATUS_CODES[status] || ''}\r\n`
-    for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`
+    let head = rawHead(status, text, headers)
     for (let i = 0; i < extra.length; i += 2) head += `${extra[i]}: ${extra[i + 1]}\r\n`
     this.#client.write(`${head}\r\n`, 'latin1')
   }
@@ -170,22 +243,11 @@ export class UpgradeExchange implements ResponseHandler, AttemptObserver {
   #finish (status: number, errorCode?: ErrorCode): void {
     if (this.#done) return
     this.#done = true
-    if (!this.#ctx.accessLog) return
-    const record: AccessRecord & { upgrade: string, bytesIn: number } = {
-      reqId: this.#id,
-      remoteAddr: this.#req.socket?.remoteAddress,
-      method: this.#req.method ?? 'GET',
-      host: this.#host,
-      path: this.#req.url ?? '',
-      route: this.#route,
-      upstream: this.#upstreamId,
-      status,
-      bytes: this.#bytesOut,
-      bytesIn: this.#bytesIn,
-      upgrade: String(this.#req.headers.upgrade ?? ''),
-      durationMs: Math.round((performance.now() - this.#start) * 1000) / 1000
-    }
-    if (errorCode !== undefined) record.error = errorCode
-    this.#ctx.logger.info(record)
+    this.#errorCode = errorCode
+    if (!wantsRecord(this.#ctx, this.#hooks)) return
+    const record = accessRecord(this, this.#upstreamId, status, this.#bytesOut, this.#start, errorCode)
+    record.bytesIn = this.#bytesIn
+    record.upgrade = String(this.req.headers.upgrade ?? '')
+    endExchange(this.#ctx, this.#hooks, this, record)
   }
 }

@@ -12,13 +12,13 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
 import { ConfigError, loadConfigObjectSync } from '../config/load.js'
-import type { PorticoConfig } from '../config/schema.js'
-import type { ProxyMiddlewareOptions } from '../index.js'
+import { oneRouteConfig, type OneRouteOptions } from '../config/one-route.js'
+import type { Logger } from '../observability/logger.js'
 import { Proxy } from '../proxy.js'
-import { isUnder, segmentsOf, stripSegments } from './mount.js'
+import { isUnder, mountRequest, segmentsOf, type MountedRequest } from '../routing/mount.js'
 
-/** One route to one upstream, as `proxy()` takes it: a route's options plus logger, log, limits and hooks. */
-export type PorticoFastifyRouteOptions = Omit<ProxyMiddlewareOptions, 'mount'> & Pick<PorticoConfig, 'hooks'>
+/** One route to one upstream, as `proxy()` takes it: a route's options plus a logger. */
+export type PorticoFastifyRouteOptions = OneRouteOptions & { logger?: Logger }
 
 /** A full Proxy (host and path routing) to mount; requests it does not route fall through to Fastify's 404. */
 export interface PorticoFastifyProxyOptions {
@@ -37,9 +37,6 @@ interface RegisterOptions {
   logLevel?: string
   logSerializers?: unknown
 }
-
-/** A request mounted under a prefix: the full target kept where Express keeps it. */
-type MountedRequest = IncomingMessage & { originalUrl?: string }
 
 /** The socket and head of handshakes routed through Fastify by this module, keyed by their request. */
 const handshakes = new WeakMap<IncomingMessage, { socket: Duplex, head: Buffer }>()
@@ -90,7 +87,7 @@ export const porticoFastify: FastifyPluginCallback<PorticoFastifyOptions> = (fas
   fastify.addContentTypeParser('*', (_request, _payload, parsed) => parsed(null))
 
   const segments = segmentsOf(fastify.prefix)
-  const handler = (request: FastifyRequest, reply: FastifyReply): void => forward(proxy, segments.length, request, reply)
+  const handler = (request: FastifyRequest, reply: FastifyReply): void => forward(proxy, segments, request, reply)
   fastify.all('/', handler)
   fastify.all('/*', handler)
 
@@ -113,24 +110,20 @@ Object.assign(porticoFastify, {
 
 /** Builds the one-route Proxy, as `proxy()` does: host "*", path "/". */
 function createRouteProxy (options: PorticoFastifyRouteOptions & RegisterOptions & { websocket?: boolean }): Proxy {
-  const { prefix: _prefix, logLevel: _logLevel, logSerializers: _logSerializers, websocket: _websocket, logger, timeouts, headers, limits, log, hooks, ...route } = options
-  const config = loadConfigObjectSync({ routes: [{ ...route, host: '*', path: '/' }], timeouts, headers, limits, log, hooks })
-  return new Proxy(config, { logger })
+  const { prefix: _prefix, logLevel: _logLevel, logSerializers: _logSerializers, websocket: _websocket, logger, ...route } = options
+  return new Proxy(loadConfigObjectSync(oneRouteConfig(route)), { logger })
 }
 
 /**
  * The route handler: strips the prefix, hands the raw request and response to the proxy and hijacks the reply.
  * A request the proxy does not route is restored and given to Fastify's not-found handler.
  */
-function forward (proxy: Proxy, segments: number, request: FastifyRequest, reply: FastifyReply): void {
+function forward (proxy: Proxy, segments: readonly string[], request: FastifyRequest, reply: FastifyReply): void {
   const req = request.raw as MountedRequest
   const url = req.url ?? '/'
   const original = req.originalUrl
-  if (segments > 0) {
-    // An outer framework's originalUrl already holds the full target: the core then sends the combined prefix.
-    req.originalUrl = original ?? url
-    req.url = stripSegments(url, segments)
-  }
+  // An outer framework's originalUrl already holds the full target: the core then sends the combined prefix.
+  mountRequest(req, segments)
   let fellThrough = false
   let claimed = false
   const next = (): void => {

@@ -14,8 +14,11 @@ import { Readable } from 'node:stream'
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
 import { Pool, type Dispatcher } from 'undici'
 import type { Proxy } from '../proxy.js'
-import { isUnder, segmentsOf, stripSegments } from './mount.js'
+import { mountRequest, segmentsOf } from '../routing/mount.js'
 import { inMemoryConnector } from '../upstream/in-memory.js'
+import { HOP_BY_HOP, addConnectionTokens } from '../http/hop-by-hop.js'
+import { filterResponseHeaders } from '../upstream/headers.js'
+import type { ResponseHandler } from '../upstream/types.js'
 
 /**
  * Carries the client's address and scheme from the fetch side to the server side of the in-memory connection.
@@ -23,10 +26,8 @@ import { inMemoryConnector } from '../upstream/in-memory.js'
  */
 const FACTS_HEADER = 'x-portico-internal-fetch'
 
-/** Request fields never sent on: hop-by-hop (RFC 9110 §7.6.1), `expect`, and `host` (taken from the URL). */
-const DROPPED_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'expect', 'host', FACTS_HEADER])
-/** Response fields that describe the in-memory connection, not the response. */
-const DROPPED_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'])
+/** Request fields never sent on besides the hop-by-hop ones: `expect`, and `host` (taken from the URL). */
+const DROPPED_REQUEST = new Set(['expect', 'host', FACTS_HEADER])
 
 /** Options of `toFetchHandler`. */
 export interface FetchHandlerOptions {
@@ -73,10 +74,7 @@ export function toFetchHandler (proxy: Proxy, options: FetchHandlerOptions = {})
     maxHeaderSize: proxy.config.server.maxHeaderSize
   } as http.ServerOptions, (req, res) => {
     applyFacts(req)
-    if (prefix.length > 0 && isUnder(req.url ?? '/', prefix)) {
-      ;(req as { originalUrl?: string }).originalUrl = req.url
-      req.url = stripSegments(req.url ?? '/', prefix.length)
-    }
+    mountRequest(req, prefix)
     proxy.handler(req, res)
   })
   server.keepAliveTimeout = 60_000
@@ -120,25 +118,19 @@ function forward (pool: Pool, request: Request, address: string | undefined): Pr
       method: request.method,
       headers: requestHeaders(request.headers, url, address),
       body
-    }, new ResponseBridge(request.method, signal, body, resolve, reject))
+    }, new ResponseBridge(request.method, signal, body, resolve, reject) as unknown as Dispatcher.DispatchHandler)
   })
 }
 
 /** The request head's fields: Host from the URL, the request's own fields less the dropped ones, the facts. */
 function requestHeaders (headers: Headers, url: URL, address: string | undefined): string[] {
-  const named = connectionTokens(headers.get('connection'))
+  const connection = headers.get('connection')
+  const named = connection === null ? null : addConnectionTokens(null, connection)
   const out = ['host', url.host]
   headers.forEach((value, name) => {
-    if (!DROPPED_REQUEST.has(name) && !named.has(name)) out.push(name, value)
+    if (!HOP_BY_HOP.has(name) && !DROPPED_REQUEST.has(name) && named?.has(name) !== true) out.push(name, value)
   })
   out.push(FACTS_HEADER, `${url.protocol === 'https:' ? 'https' : 'http'} ${address ?? '-'}`)
-  return out
-}
-
-/** RFC 9110 §7.6.1: the fields a Connection header names are hop-by-hop too. */
-function connectionTokens (value: string | null): Set<string> {
-  const out = new Set<string>()
-  if (value !== null) for (const t of value.split(',')) out.add(t.trim().toLowerCase())
   return out
 }
 
@@ -165,16 +157,18 @@ function applyFacts (req: IncomingMessage): void {
 }
 
 /**
- * undici's dispatch handler that turns the response into a web Response: resolved at the head, the body a
- * ReadableStream fed chunk by chunk (undici paused while the stream's queue is full, resumed on pull).
+ * The response side, as a ResponseHandler (the callback dialect undici runs natively): resolved at the head, the
+ * body a ReadableStream fed chunk by chunk (undici paused while the stream's queue is full, resumed on pull).
  */
-class ResponseBridge implements Dispatcher.DispatchHandler {
+class ResponseBridge implements ResponseHandler {
   readonly #method: string
   readonly #signal: AbortSignal
   readonly #body: Readable | null
   readonly #resolve: (response: Response) => void
   readonly #reject: (err: unknown) => void
-  #controller: Dispatcher.DispatchController | null = null
+  #abort: ((reason?: Error) => void) | null = null
+  #resume: (() => void) | null = null
+  #paused = false
   #stream: ReadableStreamDefaultController<Uint8Array> | null = null
   #settled = false
   #done = false
@@ -189,47 +183,56 @@ class ResponseBridge implements Dispatcher.DispatchHandler {
   }
 
   readonly #onAbort = (): void => {
-    this.#controller?.abort(this.#signal.reason)
+    this.#abort?.(this.#signal.reason)
   }
 
-  onRequestStart (controller: Dispatcher.DispatchController): void {
-    this.#controller = controller
-    if (this.#signal.aborted) controller.abort(this.#signal.reason)
+  onConnect (abort: (reason?: Error) => void): void {
+    this.#abort = abort
+    if (this.#signal.aborted) abort(this.#signal.reason)
   }
 
-  onResponseStart (controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>, statusText?: string): void {
+  onHeaders (status: number, rawHeaders: Buffer[] | string[], resume: () => void, statusText: string): boolean {
     // A fetch Response has no place for 1xx responses; the final one follows.
-    if (status < 200) return
+    if (status < 200) return true
+    this.#resume = resume
     // RFC 9110 §6.4.1: no content for HEAD, 204, 205 and 304; a Response with these cannot have a body.
     const empty = this.#method === 'HEAD' || status === 204 || status === 205 || status === 304
     const body = empty
       ? null
       : new ReadableStream<Uint8Array>({
         start: (c) => { this.#stream = c },
-        pull: () => { controller.resume() },
+        pull: () => {
+          if (!this.#paused) return
+          this.#paused = false
+          this.#resume?.()
+        },
         cancel: (reason) => {
           this.#done = true
-          controller.abort(reason instanceof Error ? reason : new Error('response body cancelled'))
+          this.#abort?.(reason instanceof Error ? reason : new Error('response body cancelled'))
         }
       }, { highWaterMark: 64 * 1024, size: (chunk) => chunk.byteLength })
+    const headers = responseHeaders(filterResponseHeaders(rawHeaders))
     let response: Response
     try {
-      response = new Response(body, { status, statusText: statusText ?? '', headers: responseHeaders(headers) })
+      response = new Response(body, { status, statusText: statusText ?? '', headers })
     } catch {
       // A reason phrase the fetch API rejects (obs-text); the status is what matters.
-      response = new Response(body, { status, headers: responseHeaders(headers) })
+      response = new Response(body, { status, headers })
     }
     this.#settled = true
     this.#resolve(response)
+    return true
   }
 
-  onResponseData (controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.#stream === null || this.#done) return
+  onData (chunk: Buffer): boolean {
+    if (this.#stream === null || this.#done) return true
     this.#stream.enqueue(chunk)
-    if ((this.#stream.desiredSize ?? 1) <= 0) controller.pause()
+    if ((this.#stream.desiredSize ?? 1) > 0) return true
+    this.#paused = true
+    return false
   }
 
-  onResponseEnd (): void {
+  onComplete (): void {
     this.#finish()
     if (this.#stream !== null && !this.#done) {
       this.#done = true
@@ -237,7 +240,7 @@ class ResponseBridge implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseError (_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+  onError (err: Error): void {
     this.#finish()
     this.#body?.destroy()
     if (!this.#settled) {
@@ -254,15 +257,9 @@ class ResponseBridge implements Dispatcher.DispatchHandler {
   }
 }
 
-/** The response's fields less the connection's own; each Set-Cookie kept as its own field. */
-function responseHeaders (headers: Record<string, string | string[] | undefined>): Headers {
+/** The response's fields (hop-by-hop ones already removed) as web Headers; each Set-Cookie kept as its own field. */
+function responseHeaders (flat: string[]): Headers {
   const out = new Headers()
-  const named = connectionTokens(typeof headers.connection === 'string' ? headers.connection : null)
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || DROPPED_RESPONSE.has(name) || named.has(name)) continue
-    if (Array.isArray(value)) for (const v of value) out.append(name, v)
-    else out.append(name, value)
-  }
+  for (let i = 0; i < flat.length; i += 2) out.append(flat[i], flat[i + 1])
   return out
 }
-

@@ -3,7 +3,7 @@
  * HttpCache around it. The Redis store (and ioredis, ~19 MiB of RSS) is imported only when configured; until
  * it has loaded, the store answers like an unavailable Redis and requests bypass the cache.
  */
-import type { ResolvedCache } from '../config/resolve.js'
+import type { ResolvedCache } from '../config/resolved.js'
 import type { Logger } from '../observability/logger.js'
 import { HttpCache } from './http-cache.js'
 import { MemoryStore } from './memory-store.js'

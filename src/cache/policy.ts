@@ -16,7 +16,7 @@
  */
 import CachePolicy from 'http-cache-semantics'
 import { parseDictionary } from 'structured-headers'
-import { fieldRecord } from '../upstream/headers.js'
+import { fieldRecord } from '../http/fields.js'
 
 export type HeaderRecord = Record<string, string>
 

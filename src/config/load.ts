@@ -10,7 +10,9 @@ import { pathToFileURL } from 'node:url'
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml'
 import { ProxyError } from '../errors.js'
 import { configSchema, type ParsedConfig, type PorticoConfig } from './schema.js'
-import { loadHandlerModules, resolveConfig, type ConfigIssue, type ResolvedConfig } from './resolve.js'
+import { resolveConfig } from './resolve.js'
+import { loadHandlerModules } from './handler-modules.js'
+import type { ConfigIssue, ResolvedConfig } from './resolved.js'
 
 /** One located problem. */
 export interface LocatedIssue extends ConfigIssue {

@@ -1,7 +1,5 @@
 /**
- * Logging: pino, JSON lines. The access log is one line per exchange at level info with stable camelCase fields
- * (documented in README): reqId, method, host, path, route, upstream, status, bytes, durationMs, and error
- * (a PORTICO_ERR_* code) when the exchange failed.
+ * Logging: pino, JSON lines, asynchronous. What an access-log line holds is access-log.ts's.
  */
 import pino, { type Logger } from 'pino'
 
@@ -27,25 +25,4 @@ export function createLogger (options: LoggerOptions): Logger {
 /** A logger that drops everything (embedding without logs). */
 export function silentLogger (): Logger {
   return pino({ level: 'silent' })
-}
-
-/** The fields of one access-log line. */
-export interface AccessRecord {
-  reqId: string
-  remoteAddr: string | undefined
-  method: string
-  host: string
-  path: string
-  route: string | null
-  upstream: string | null
-  status: number
-  bytes: number
-  durationMs: number
-  error?: string
-  /** On TLS connections: "TLSv1.3", the cipher name and the SNI name the client sent. */
-  tlsProtocol?: string
-  tlsCipher?: string
-  sni?: string
-  /** On cached routes: the Cache-Status (RFC 9211) the cache chose, e.g. "Portico; hit; ttl=42". */
-  cache?: string
 }

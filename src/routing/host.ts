@@ -1,6 +1,7 @@
 /**
- * Request-host normalising for routing: lowercase, port removed, one trailing dot removed (RFC 9110 §4.2.3:
- * host names are case-insensitive; "example.com." names the same host). Pure.
+ * Host names for routing. A request's host is normalised (`normalizeHost`): lowercase, port removed, one trailing
+ * dot removed (RFC 9110 §4.2.3: host names are case-insensitive; "example.com." names the same host). A config's
+ * host keys are checked and lower-cased (`normalizeHostKey`). Pure.
  */
 
 const VALID_HOST = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.~!$&'()*+,;=%-]+)(?::\d{0,5})?$/
@@ -27,4 +28,26 @@ export function normalizeHost (raw: string): string | null {
     if (c >= 65 && c <= 90) return h.toLowerCase()
   }
   return h
+}
+
+const HOST_LABELS = /^(?:[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*$/
+const IPV6_LITERAL = /^\[[0-9a-f:.]+\]$/
+
+/**
+ * Checks one host key of a config (a route's host, a certificate's name) and returns it normalized (lowercase), or
+ * an error message. Forms: "*", "*.example.com", "api." (prefix key), an exact name, an IPv4 address or a bracketed
+ * IPv6 literal. Ports are not part of keys.
+ */
+export function normalizeHostKey (key: string): { key: string } | { error: string } {
+  const k = key.trim().toLowerCase()
+  if (k === '*') return { key: k }
+  if (k.startsWith('*.')) {
+    return HOST_LABELS.test(k.slice(2)) ? { key: k } : { error: 'expected a wildcard such as "*.example.com"' }
+  }
+  if (IPV6_LITERAL.test(k)) return { key: k }
+  if (k.endsWith('.')) {
+    return HOST_LABELS.test(k.slice(0, -1)) ? { key: k } : { error: 'expected a prefix key such as "api."' }
+  }
+  if (k.includes(':')) return { error: 'host keys do not include a port; requests match whatever port they came to' }
+  return HOST_LABELS.test(k) ? { key: k } : { error: 'expected a host name, "api." prefix key, "*.example.com" wildcard or "*"' }
 }

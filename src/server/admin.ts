@@ -11,14 +11,12 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import { timingSafeEqual } from 'node:crypto'
 import type { Logger } from '../observability/logger.js'
+import type { PurgeRequest } from '../cache/key.js'
 
 export interface AdminTarget {
   purge (filter: PurgeRequest): Promise<number>
   cacheStats (): object | null
 }
-
-/** What a purge names: an exact URL, a host and path prefix, or a surrogate key / cache tag. */
-export type PurgeRequest = { url: string } | { host: string, prefix: string } | { tag: string }
 
 const MAX_BODY = 64 * 1024
 

@@ -8,7 +8,7 @@
 import { readFileSync, watch, type FSWatcher } from 'node:fs'
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls'
 import path from 'node:path'
-import type { ResolvedCertificate, ResolvedTls } from '../config/resolve.js'
+import type { ResolvedCertificate, ResolvedTls } from '../config/resolved.js'
 import type { Logger } from '../observability/logger.js'
 
 interface Loaded {

@@ -4,9 +4,8 @@
  * dropped, everything else (repeated Set-Cookie included) kept in order and byte-exact. Pure: flat
  * `[name, value, name, value, ...]` arrays in and out, as Node's rawHeaders and undici's raw headers are.
  */
-
-/** RFC 9110 §7.6.1 and the legacy ones every proxy strips. Lowercase. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade'])
+import { latin1, lowerAscii } from '../http/fields.js'
+import { HOP_BY_HOP, addConnectionTokens, connectionTokens as collectConnectionTokens } from '../http/hop-by-hop.js'
 
 /** Facts about the downstream request that the forwarding headers describe. */
 export interface ForwardingFacts {
@@ -114,11 +113,11 @@ export function filterResponseHeaders (raw: Buffer[] | string[]): string[] {
     const name = typeof raw[i] === 'string' ? raw[i] as string : (raw[i] as Buffer).toString('latin1')
     const lower = lowerAscii(name)
     if (HOP_BY_HOP.has(lower)) {
-      if (lower === 'connection') connectionTokens = addTokens(connectionTokens, valueOf(raw[i + 1]))
+      if (lower === 'connection') connectionTokens = addConnectionTokens(connectionTokens, latin1(raw[i + 1]))
       continue
     }
     out[k++] = name
-    out[k++] = valueOf(raw[i + 1])
+    out[k++] = latin1(raw[i + 1])
   }
   out.length = k
   if (connectionTokens === null) return out
@@ -127,50 +126,6 @@ export function filterResponseHeaders (raw: Buffer[] | string[]): string[] {
     if (!connectionTokens.has(lowerAscii(out[i]))) kept.push(out[i], out[i + 1])
   }
   return kept
-}
-
-/**
- * Raw fields (`[name, value, ...]`) as a lower-case record, repeated names joined per RFC 9110 §5.3: what
- * `res.addTrailers` takes, and how the cache policy reads a response head.
- */
-export function fieldRecord (raw: Buffer[] | string[]): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = lowerAscii(valueOf(raw[i]))
-    const value = valueOf(raw[i + 1])
-    out[name] = name in out ? `${out[name]}, ${value}` : value
-  }
-  return out
-}
-
-function valueOf (v: Buffer | string): string {
-  return typeof v === 'string' ? v : v.toString('latin1')
-}
-
-function collectConnectionTokens (raw: string[]): Set<string> | null {
-  let tokens: Set<string> | null = null
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]
-    if (name.length === 10 && lowerAscii(name) === 'connection') tokens = addTokens(tokens, raw[i + 1])
-  }
-  return tokens
-}
-
-function addTokens (set: Set<string> | null, value: string): Set<string> {
-  const s = set ?? new Set<string>()
-  for (const t of value.split(',')) {
-    const token = t.trim().toLowerCase()
-    if (token !== '' && token !== 'close' && token !== 'keep-alive') s.add(token)
-  }
-  return s
-}
-
-function lowerAscii (s: string): string {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c >= 65 && c <= 90) return s.toLowerCase()
-  }
-  return s
 }
 
 function forwardedNode (addr: string | undefined): string {

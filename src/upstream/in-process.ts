@@ -13,8 +13,8 @@ import { Readable } from 'node:stream'
 import { inMemoryConnector } from './in-memory.js'
 import { ProxyError } from '../errors.js'
 import { RemoteNode } from './remote.js'
-import type { DispatchOptions, ResponseHandler, Upstream, UpstreamRequest } from './types.js'
-import type { FetchHandler, HandlerTarget } from '../config/resolve.js'
+import { ForwardingHandler } from './forwarding-handler.js'
+import type { DispatchOptions, FetchHandler, HandlerTarget, ResponseHandler, Upstream, UpstreamRequest } from './types.js'
 
 /** Marks a head written by this module after the handler failed; never leaves the process. */
 const FAILURE_HEADER = 'x-portico-internal-handler-failure'
@@ -60,47 +60,38 @@ export class InProcessUpstream implements Upstream {
 }
 
 /** Turns the private failure head into PORTICO_ERR_HANDLER_FAILED; passes everything else through. */
-class FailureDetector implements ResponseHandler {
-  readonly #inner: ResponseHandler
+class FailureDetector extends ForwardingHandler {
   #abort: ((reason?: Error) => void) | null = null
   #failed = false
 
-  constructor (inner: ResponseHandler) {
-    this.#inner = inner
-  }
-
-  onConnect (abort: (reason?: Error) => void): void {
+  override onConnect (abort: (reason?: Error) => void): void {
     this.#abort = abort
-    this.#inner.onConnect(abort)
+    this.inner.onConnect(abort)
   }
 
-  onHeaders (status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  override onHeaders (status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     for (let i = 0; i < rawHeaders.length; i += 2) {
       if (rawHeaders[i].length === FAILURE_HEADER.length && rawHeaders[i].toString('latin1').toLowerCase() === FAILURE_HEADER) {
         this.#failed = true
         const message = rawHeaders[i + 1].toString('utf8')
-        this.#inner.onError(new ProxyError('PORTICO_ERR_HANDLER_FAILED', `handler failed: ${message}`))
+        this.inner.onError(new ProxyError('PORTICO_ERR_HANDLER_FAILED', `handler failed: ${message}`))
         this.#abort?.()
         return false
       }
     }
-    return this.#inner.onHeaders(status, rawHeaders, resume, statusText)
+    return this.inner.onHeaders(status, rawHeaders, resume, statusText)
   }
 
-  onData (chunk: Buffer): boolean {
-    return this.#failed || this.#inner.onData(chunk)
+  override onData (chunk: Buffer): boolean {
+    return this.#failed || this.inner.onData(chunk)
   }
 
-  onComplete (rawTrailers: Buffer[] | string[] | null): void {
-    if (!this.#failed) this.#inner.onComplete(rawTrailers)
+  override onComplete (rawTrailers: Buffer[] | string[] | null): void {
+    if (!this.#failed) this.inner.onComplete(rawTrailers)
   }
 
-  onError (err: Error): void {
-    if (!this.#failed) this.#inner.onError(err)
-  }
-
-  onUpgrade (status: number, rawHeaders: Buffer[], socket: import('node:stream').Duplex): void {
-    this.#inner.onUpgrade!(status, rawHeaders, socket)
+  override onError (err: Error): void {
+    if (!this.#failed) this.inner.onError(err)
   }
 }
 

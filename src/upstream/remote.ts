@@ -8,8 +8,7 @@
  */
 import { isIP } from 'node:net'
 import { Pool, buildConnector, type Dispatcher } from 'undici'
-import type { DispatchOptions, ResponseHandler, Upstream, UpstreamRequest } from './types.js'
-import type { UpstreamTls } from '../config/resolve.js'
+import type { DispatchOptions, ResponseHandler, Upstream, UpstreamRequest, UpstreamTls } from './types.js'
 
 /** Connection settings for a node. */
 export interface RemoteNodeOptions {

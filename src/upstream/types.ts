@@ -6,6 +6,7 @@
  * shaped: a proxied request then costs no promise, no Readable and no pipe on the hot path, and a remote node
  * hands undici's callbacks straight through. Backpressure is the return value of `onData` plus `resume`.
  */
+import type { RequestListener, Server } from 'node:http'
 import type { Duplex, Readable } from 'node:stream'
 
 /** The request as it goes upstream. Headers are already rewritten (hop-by-hop removed, forwarding added). */
@@ -34,6 +35,8 @@ export interface DispatchOptions {
  * `onHeaders` (possibly several times for 1xx interim responses), `onData`*, and `onComplete` or `onError`.
  */
 export interface ResponseHandler {
+  /** A pool chose the member an attempt goes to (its id, for logs); called before that attempt's `onConnect`. */
+  onAttempt? (upstreamId: string): void
   /** The attempt is under way; `abort` cancels it (the handler then gets `onError`). */
   onConnect (abort: (reason?: Error) => void): void
   /**
@@ -60,7 +63,21 @@ export interface Upstream {
   close (): Promise<void>
 }
 
-/** Implemented by handlers that want to know which member of a pool an attempt went to. */
-export interface AttemptObserver {
-  onAttempt (upstreamId: string): void
+/** A fetch-style handler: `(request) => Response`. */
+export type FetchHandler = (request: Request) => Response | Promise<Response>
+
+/** What an in-process member runs: a request listener, a fetch-style handler, or an app's own `http.Server`. */
+export type HandlerTarget =
+  | { kind: 'listener', listener: RequestListener }
+  | { kind: 'fetch', fetch: FetchHandler }
+  | { kind: 'server', server: Server }
+
+/** Client-side TLS for https:// nodes, as Node's tls.connect options (files already read). */
+export interface UpstreamTls {
+  ca?: Buffer[]
+  servername?: string
+  cert?: Buffer
+  key?: Buffer
+  passphrase?: string
+  rejectUnauthorized: boolean
 }

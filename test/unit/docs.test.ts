@@ -3,7 +3,10 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { renderErrorsDoc } from '../../src/errors-doc.js'
+import { parse } from 'yaml'
 import { configSchema } from '../../src/config/schema.js'
+import { DEFAULTS } from '../../src/config/defaults.js'
+import { parseDuration, parseSize } from '../../src/config/units.js'
 import { ROOT } from '../helpers/servers.js'
 
 test('docs/errors.md matches the error registry (regenerate: node scripts/gen-errors-doc.js)', () => {
@@ -40,4 +43,38 @@ test('docs/config.md documents every config key of the schema', () => {
   assert.ok(keys.size > 20)
   const missing = [...keys].filter((k) => !doc.includes(`\`${k}\``))
   assert.deepEqual(missing, [], `undocumented keys: ${missing.join(', ')}`)
+})
+
+/** A default as docs/config.md writes it (a code span), read as the code holds it. */
+function docValue (text: string, expected: unknown): unknown {
+  if (typeof expected === 'string') return text.replace(/^"(.*)"$/, '$1')
+  if (typeof expected === 'boolean') return text === 'true' ? true : text === 'false' ? false : text
+  if (typeof expected === 'number') {
+    if (/^\d+(\.\d+)?$/.test(text)) return Number(text)
+    return /b$/i.test(text) ? parseSize(text) : parseDuration(text)
+  }
+  return parse(text)
+}
+
+test('docs/config.md shows every default of config/defaults.ts, as the code applies it', () => {
+  const rows = new Map<string, string>()
+  for (const line of readFileSync(path.join(ROOT, 'docs/config.md'), 'utf8').split('\n')) {
+    const m = /^\| `([^`]+)` \| ([^|]*) \|/.exec(line)
+    if (m !== null) rows.set(m[1], m[2].trim())
+  }
+  const wrong: string[] = []
+  for (const [key, value] of Object.entries(DEFAULTS)) {
+    const cell = rows.get(key)
+    const span = cell === undefined ? null : /^`([^`]*)`$/.exec(cell)
+    if (span === null) {
+      wrong.push(`${key}: no row whose default column is a code span (got ${cell ?? 'no row'})`)
+      continue
+    }
+    try {
+      assert.deepEqual(docValue(span[1], value), value)
+    } catch {
+      wrong.push(`${key}: docs say ${span[1]}, the code applies ${JSON.stringify(value)}`)
+    }
+  }
+  assert.deepEqual(wrong, [])
 })

@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { buildUpstreamHeaders, filterResponseHeaders, INVALID_HOST, fieldRecord } from '../../src/upstream/headers.js'
+import { buildUpstreamHeaders, filterResponseHeaders, INVALID_HOST } from '../../src/upstream/headers.js'
+import { fieldRecord } from '../../src/http/fields.js'
 
 const facts = { clientAddress: '10.1.2.3', proto: 'http', host: 'Example.com:8080', httpVersion: '1.1' }
 const opts = { preserveHost: true, xForwarded: true, forwarded: false, via: 'portico' as const }

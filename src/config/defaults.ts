@@ -1,0 +1,70 @@
+/**
+ * Every default value of the config, in one table keyed by the key path docs/config.md uses for it. The meaning
+ * pass (resolve.ts) applies these and nothing else; the schema only describes shapes; docs/config.md shows each one
+ * in its "default" column, and a test (test/unit/docs.test.ts) fails when a row and this table disagree.
+ *
+ * Durations are milliseconds and sizes bytes, written through the same parsers the config file goes through, so
+ * the text here reads like the documentation.
+ */
+import { parseDuration, parseSize } from './units.js'
+
+function ms (text: string): number {
+  const v = parseDuration(text)
+  if (v === undefined) throw new TypeError(`not a duration: ${text}`)
+  return v
+}
+
+function bytes (text: string): number {
+  const v = parseSize(text)
+  if (v === undefined) throw new TypeError(`not a size: ${text}`)
+  return v
+}
+
+/** The defaults, by documented key path. Route-level keys (`routes.…`) apply to the short form `upstreams:` too. */
+export const DEFAULTS = {
+  /** The listeners when the config has none. */
+  'listen': [{ port: 8080 }],
+  'listen.host': '0.0.0.0',
+  'listen.tls': false,
+  'routes.host': '*',
+  'routes.path': '/',
+  'routes.stripPrefix': false,
+  'routes.preserveHost': true,
+  'routes.hsts.maxAge': ms('365d'),
+  'routes.hsts.includeSubDomains': false,
+  'routes.hsts.preload': false,
+  'routes.upstream.policy': 'round-robin',
+  'routes.upstream.failTimeout': ms('10s'),
+  'routes.upstream.maxConnections': 256,
+  'routes.upstream.keepAlive': ms('4s'),
+  'routes.upstream.http2': false,
+  'routes.upstream.tls.insecureSkipVerify': false,
+  'tls.minVersion': 'TLSv1.2',
+  'tls.watch': true,
+  'cache': false,
+  'cache.store': 'memory',
+  'cache.maxSize': bytes('256mb'),
+  'cache.maxObjectSize': bytes('8mb'),
+  'cache.heuristicFraction': 0.1,
+  'cache.retainStale': ms('1h'),
+  'cache.collapseTimeout': ms('10s'),
+  'cache.targetedFields': ['CDN-Cache-Control', 'Surrogate-Control'],
+  'cache.name': 'Portico',
+  'cache.redis.prefix': 'portico:',
+  'cache.redis.chunkSize': bytes('64kb'),
+  'cache.redis.commandTimeout': ms('1s'),
+  'admin.host': '127.0.0.1',
+  'timeouts.connect': ms('5s'),
+  'timeouts.response': ms('60s'),
+  'timeouts.idle': ms('60s'),
+  'headers.xForwarded': true,
+  'headers.forwarded': false,
+  'headers.via': 'portico',
+  'server.drainTimeout': ms('10s'),
+  'server.keepAliveTimeout': ms('5s'),
+  'server.headersTimeout': ms('30s'),
+  'server.requestTimeout': ms('300s'),
+  'server.maxHeaderSize': bytes('16kb'),
+  'log.level': 'info',
+  'log.access': true
+} as const

@@ -1,0 +1,132 @@
+/**
+ * The resolved config: what the meaning pass (resolve.ts) hands the runtime. Every default is applied, every file
+ * is read, every handler is loaded, so nothing downstream of this shape parses, reads or guesses. Types only, plus
+ * the brand that tells a resolved config from user options.
+ *
+ * Route shapes, from what users write to what serves requests: `RouteConfig` (schema.ts, as written) →
+ * `ResolvedRoute` (here) → `CompiledRoute` (compile.ts, with live pools and the cache).
+ */
+import type { ProxyHooks } from '../hooks.js'
+import type { HandlerTarget, UpstreamTls } from '../upstream/types.js'
+
+/** One member of an upstream: a remote node or an in-process handler. */
+export type MemberSpec =
+  | { kind: 'node', id: string, origin: string, protocol: 'http:' | 'https:' }
+  | { kind: 'handler', id: string, target: HandlerTarget }
+
+export interface ResolvedTimeouts { connect: number, response: number, idle: number }
+export interface ResolvedHeaderOptions { xForwarded: boolean, forwarded: boolean, via: string | false }
+
+/** The balancing policies a pool can run (balancer/policy.ts). */
+export type PolicyName = 'round-robin'
+
+export interface ResolvedUpstream {
+  members: MemberSpec[]
+  policy: PolicyName
+  failTimeout: number
+  maxConnections: number
+  keepAlive: number
+  /** TLS options for https:// nodes (files already read). */
+  tls: UpstreamTls
+  /** HTTP/2 to https:// nodes by ALPN. */
+  http2: boolean
+}
+
+/** One server certificate, files resolved to absolute paths. */
+export interface ResolvedCertificate {
+  hosts: string[]
+  certFile: string
+  keyFile: string
+  passphrase?: string
+  default: boolean
+}
+
+/** Server-side TLS. */
+export interface ResolvedTls {
+  certificates: ResolvedCertificate[]
+  minVersion: 'TLSv1.2' | 'TLSv1.3'
+  ciphers?: string
+  watch: boolean
+}
+
+export interface ResolvedRoute {
+  /** Stable name for logs: "host+path". */
+  name: string
+  hosts: string[]
+  path: string
+  stripPrefix: boolean
+  preserveHost: boolean
+  upstream: ResolvedUpstream
+  timeouts: ResolvedTimeouts
+  headers: ResolvedHeaderOptions
+  /** The Strict-Transport-Security value for responses over TLS, or null. */
+  hsts: string | null
+  /** Responses on this route go through the proxy cache (config.cache is then set). */
+  cache: boolean
+}
+
+/** The proxy cache settings with defaults applied (docs/cache.md). */
+export interface ResolvedCache {
+  store: 'memory' | 'redis'
+  maxSize: number
+  maxObjectSize: number
+  heuristicFraction: number
+  retainStale: number
+  collapseTimeout: number
+  /** Lower-case targeted field names, in order of precedence. */
+  targetedFields: string[]
+  name: string
+  /** The device token this cache announces in Surrogate-Capability and answers to in Surrogate-Control targets. */
+  surrogateToken: string
+  redis: { url: string, prefix: string, chunkSize: number, commandTimeout: number } | null
+}
+
+export interface ResolvedAdmin {
+  host: string
+  port: number
+  /** The bearer token (read from tokenEnv at load), or null. */
+  token: string | null
+}
+
+export interface ResolvedListener {
+  host: string
+  port: number
+  tls: boolean
+  http2: boolean
+  /** false, or the https port to redirect to (true in the config means 443). */
+  redirectToHttps: number | false
+}
+
+/** Client-side (downstream) limits and shutdown. */
+export interface ResolvedServer {
+  drainTimeout: number
+  keepAliveTimeout: number
+  headersTimeout: number
+  requestTimeout: number
+  maxHeaderSize: number
+}
+
+/** Brands a resolved config (kept by object spread, unlike a WeakSet entry), so APIs taking either form can tell. */
+export const RESOLVED: unique symbol = Symbol.for('portico.resolvedConfig')
+
+export interface ResolvedConfig {
+  readonly [RESOLVED]: true
+  listen: ResolvedListener[]
+  routes: ResolvedRoute[]
+  server: ResolvedServer
+  limits: { maxRequestBody: number | null }
+  log: { level: string, access: boolean }
+  hooks: ProxyHooks | ProxyHooks[] | undefined
+  tls: ResolvedTls | null
+  /** The proxy cache, when any route uses it. */
+  cache: ResolvedCache | null
+  admin: ResolvedAdmin | null
+}
+
+/** A problem found by the meaning pass, at a key path of the input object. */
+export interface ConfigIssue { path: (string | number)[], message: string, value?: unknown }
+
+/** True for a config produced by `resolveConfig` (or a spread copy of one), false for user options. */
+export function isResolvedConfig (c: unknown): c is ResolvedConfig {
+  return typeof c === 'object' && c !== null && (c as { [RESOLVED]?: unknown })[RESOLVED] === true
+}

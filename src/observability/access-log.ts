@@ -1,0 +1,70 @@
+/**
+ * The access log: one line per exchange, at level info, with stable camelCase fields (docs/config.md, `log.access`):
+ * reqId, remoteAddr, method, host, path, route, upstream, status, bytes, durationMs, and `error` (a PORTICO_ERR_*
+ * code) on every answer Portico made itself. The same record goes to `onResponse` hooks, whether or not the log is
+ * on. Both exchange kinds (exchange.ts, upgrade.ts) build their record here and end here.
+ */
+import type { IncomingMessage } from 'node:http'
+import { performance } from 'node:perf_hooks'
+import type { Logger } from './logger.js'
+import { runOnResponse, type CompiledHooks, type HookContext } from '../hooks.js'
+
+/** The fields of one access-log line. */
+export interface AccessRecord {
+  reqId: string
+  remoteAddr: string | undefined
+  method: string
+  host: string
+  path: string
+  route: string | null
+  upstream: string | null
+  status: number
+  bytes: number
+  durationMs: number
+  error?: string
+  /** On TLS connections: "TLSv1.3", the cipher name and the SNI name the client sent. */
+  tlsProtocol?: string
+  tlsCipher?: string
+  sni?: string
+  /** On cached routes: the Cache-Status (RFC 9211) the cache chose, e.g. "Portico; hit; ttl=42". */
+  cache?: string
+  /** On upgrades (WebSocket tunnels): the protocol asked for, and the bytes the client sent through the tunnel. */
+  upgrade?: string
+  bytesIn?: number
+}
+
+/** Where records go. */
+export interface AccessLogSink {
+  logger: Logger
+  accessLog: boolean
+}
+
+/** Whether an exchange's end needs a record at all (the log is on, or an onResponse hook wants it). */
+export function wantsRecord (sink: AccessLogSink, hooks: CompiledHooks | null): boolean {
+  return sink.accessLog || (hooks !== null && hooks.onResponse.length > 0)
+}
+
+/** The record of an exchange that is over. `start` is its `performance.now()` at arrival. */
+export function accessRecord (ctx: HookContext, upstream: string | null, status: number, bytes: number, start: number, error: string | undefined): AccessRecord {
+  const req: IncomingMessage = ctx.req
+  const record: AccessRecord = {
+    reqId: ctx.id,
+    remoteAddr: req.socket?.remoteAddress,
+    method: req.method ?? '',
+    host: ctx.host,
+    path: req.url ?? '',
+    route: ctx.route,
+    upstream,
+    status,
+    bytes,
+    durationMs: Math.round((performance.now() - start) * 1000) / 1000
+  }
+  if (error !== undefined) record.error = error
+  return record
+}
+
+/** Writes the line (when the access log is on) and hands the record to onResponse hooks. */
+export function endExchange (sink: AccessLogSink, hooks: CompiledHooks | null, ctx: HookContext, record: AccessRecord): void {
+  if (sink.accessLog) sink.logger.info(record)
+  if (hooks !== null) runOnResponse(hooks, ctx, record, sink.logger)
+}
