@@ -39,7 +39,7 @@ import { CACHE_CONTENDERS, CACHE_MAX_MIB, CACHING_TARGETS, ROOT, TARGETS, TARGET
 import { createBenchCert, type BenchCert } from './tls.js'
 import { USAGE, UsageError, parseOptions, type Options } from './options.js'
 import { verifyCaching, verifyHit, verifyTarget, type CacheKind, type Transport } from './verify.js'
-import type { CacheStats as Counters } from '../src/cache/http-cache.js'
+import type { CacheStats as Counters } from '../src/cache/types.js'
 
 /** The core every target under test runs on; the origin, the load generator and this process use the other. */
 const MEASURED_CORE = 1

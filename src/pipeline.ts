@@ -153,7 +153,7 @@ function forward (runtime: Runtime, ctx: ExchangeContext, exchange: Exchange, re
       return
     }
     // RFC 9111 §4.4: a successful unsafe request invalidates what the cache holds for its target.
-    handler = SAFE_METHODS.has(method) ? cache.marking(exchange, 'fwd=method') : cache.invalidating(exchange, scheme, routed.host, routed.target)
+    handler = SAFE_METHODS.has(method) ? cache.marking(exchange, 'method') : cache.invalidating(exchange, scheme, routed.host, routed.target)
   }
   r.upstream.dispatch({ method, path: head.path, headers: head.headers, body }, r.dispatchOptions, handler)
 }

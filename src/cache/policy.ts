@@ -1,15 +1,17 @@
 /**
  * RFC 9111 decisions for one stored response, on top of http-cache-semantics (which does the Cache-Control
- * freshness arithmetic: storable(), evaluateRequest(), age(), timeToLive()). This module feeds it clean input and
- * corrects the places where a shared proxy cache must behave differently from the library's defaults:
+ * freshness arithmetic: storable(), age(), maxAge(), timeToLive()). Only the library's public API is used. This
+ * module feeds it clean input and corrects the places where a shared proxy cache must behave differently from the
+ * library's defaults:
  *
  * - targeted fields (RFC 9213): `CDN-Cache-Control` replaces Cache-Control and Expires for Portico;
  * - `must-understand` (§5.2.2.3): no-store is ignored for statuses we understand, kept for the others;
  * - duplicated directives keep their first occurrence (§4.2.1), directive names are case-insensitive (§5.2),
- *   qualified `no-cache="f"` / `private="f"` are treated as their unqualified forms (allowed by §5.2.2.4/.7);
+ *   qualified `no-cache="f"` / `private="f"` keep only the named fields out of the store (§5.2.2.4/.7);
  * - an invalid or list-valued `Age` keeps its first valid member or is ignored (§5.1);
  * - `must-revalidate` / `proxy-revalidate` (§5.2.2.2, §5.2.2.8): the library treats the first as "never fresh"
  *   and the second as "max-age 0"; here both allow fresh reuse and forbid serving stale (we check that ourselves);
+ * - request directives (§5.2.1) and stale-while-revalidate / stale-if-error (RFC 5861) are judged here (`evaluate`);
  * - responses with Set-Cookie are never stored (a shared cache would hand one user's cookie to another).
  *
  * Pure: no I/O, `now` comes from the library (Date.now()).
@@ -21,7 +23,7 @@ import { fieldRecord } from '../http/fields.js'
 export type HeaderRecord = Record<string, string>
 
 /** A head's fields as the policy reads them: lower-case names, repeated fields joined (RFC 9110 §5.3). */
-export const headerRecord: (flat: string[]) => HeaderRecord = fieldRecord
+export const headerRecord: (flat: readonly string[]) => HeaderRecord = fieldRecord
 
 /** Statuses the cache understands (http-cache-semantics' list): `must-understand` lets these be stored. */
 const UNDERSTOOD = new Set([200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501])
@@ -223,6 +225,10 @@ export interface SerializedPolicy {
   mr: boolean
   /** stale-if-error seconds (0 = none). */
   sie: number
+  /** stale-while-revalidate seconds (0 = none); absent in entries stored before it was kept here. */
+  swr?: number
+  /** The response has a validator (ETag or Last-Modified); absent in entries stored before it was kept here. */
+  val?: boolean
   /** Vary names (null: none; ['*']: never matches). */
   vary: string[] | null
   /** Lower-case fields never stored or served from the cache (qualified no-cache / private). */
@@ -234,11 +240,6 @@ function POLICY_OPTIONS (opts: PolicyOptions): CachePolicy.Options {
   return { shared: true, cacheHeuristic: opts.heuristicFraction, immutableMinTimeToLive: 0 }
 }
 
-const NO_HEADERS: HeaderRecord = Object.freeze({}) as HeaderRecord
-function noHeaders (): HeaderRecord {
-  return NO_HEADERS
-}
-
 export type NotStorableReason = 'method' | 'status' | 'no-store' | 'private' | 'authorization' | 'set-cookie' | 'vary-star' | 'no-freshness'
 
 /** A stored (or about to be stored) response's freshness and validation state. */
@@ -246,19 +247,22 @@ export class Freshness {
   readonly policy: CachePolicy
   readonly mustRevalidate: boolean
   readonly staleIfError: number
+  /** RFC 5861 §3: seconds past freshness during which a stale answer may be given while refreshing. */
+  readonly staleWhileRevalidate: number
   readonly vary: string[] | null
   /** Fields named by a qualified no-cache="…" or private="…": kept out of the store (§5.2.2.4, §5.2.2.7). */
   readonly omit: string[]
+  /** The response has a validator: a stale copy can be revalidated with a conditional request. */
+  readonly hasValidator: boolean
 
-  private constructor (policy: CachePolicy, mr: boolean, sie: number, vary: string[] | null, omit: string[] = []) {
-    // evaluateRequest() builds a full header object for every hit (responseHeaders()); the cache sends the
-    // stored head itself and never reads it, so this instance skips that work.
-    ;(policy as unknown as { responseHeaders: () => HeaderRecord }).responseHeaders = noHeaders
+  private constructor (policy: CachePolicy, mr: boolean, sie: number, swr: number, vary: string[] | null, omit: string[], validator: boolean) {
     this.policy = policy
     this.mustRevalidate = mr
     this.staleIfError = sie
+    this.staleWhileRevalidate = swr
     this.vary = vary
     this.omit = omit
+    this.hasValidator = validator
   }
 
   /**
@@ -319,6 +323,7 @@ export class Freshness {
     // stale-if-error answer for it.
     const mr = cc.has('must-revalidate') || cc.has('proxy-revalidate') || cc.has('s-maxage') || cc.has('no-cache')
     const sie = Number(cc.get('stale-if-error') ?? 0) || 0
+    const swr = Number(cc.get('stale-while-revalidate') ?? 0) || 0
     // §4.2.3: the initial age is the larger of the Age value and the apparent age (now − Date); the library
     // only counts Age, so the apparent age is folded into the Age it sees.
     let age = cleanAge(h.age)
@@ -368,15 +373,19 @@ export class Freshness {
     const policy = mr || minimal
       ? new CachePolicy({ method, url, headers: policyReq }, { status: libStatus, headers: h }, POLICY_OPTIONS(opts))
       : judged
-    return new Freshness(policy, mr, sie, vary, omit)
+    return new Freshness(policy, mr, sie, swr, vary, omit, h.etag !== undefined || h['last-modified'] !== undefined)
   }
 
   static restore (s: SerializedPolicy): Freshness {
-    return new Freshness(CachePolicy.fromObject(s.p as CachePolicy.CachePolicyObject), s.mr, s.sie, s.vary, s.om)
+    const p = s.p as CachePolicy.CachePolicyObject
+    // Entries stored by an older Portico lack swr/val: read them from the library's documented serialized form.
+    const swr = s.swr ?? (Number(p.rescc?.['stale-while-revalidate'] ?? 0) || 0)
+    const validator = s.val ?? (p.resh?.etag !== undefined || p.resh?.['last-modified'] !== undefined)
+    return new Freshness(CachePolicy.fromObject(p), s.mr, s.sie, swr, s.vary, s.om ?? [], validator)
   }
 
   serialize (): SerializedPolicy {
-    const s: SerializedPolicy = { p: this.policy.toObject(), mr: this.mustRevalidate, sie: this.staleIfError, vary: this.vary }
+    const s: SerializedPolicy = { p: this.policy.toObject(), mr: this.mustRevalidate, sie: this.staleIfError, swr: this.staleWhileRevalidate, val: this.hasValidator, vary: this.vary }
     if (this.omit.length > 0) s.om = this.omit
     return s
   }
@@ -398,12 +407,6 @@ export class Freshness {
     const fromRequest = req === undefined ? 0 : Number(directives(req['cache-control']).get('stale-if-error') ?? 0) || 0
     const window = Math.max(this.staleIfError, fromRequest)
     return window > 0 && this.ttl() + window > 0
-  }
-
-  /** The response has a validator: a stale copy can be revalidated with a conditional request. */
-  get hasValidator (): boolean {
-    const h = (this.policy as unknown as { _resHeaders: HeaderRecord })._resHeaders
-    return h.etag !== undefined || h['last-modified'] !== undefined
   }
 
   /** Milliseconds the store should keep the response: usable life, plus `retain` when it can be revalidated. */
@@ -429,14 +432,29 @@ function reason (method: string, status: number, cc: Map<string, string | true>,
  */
 export type Verdict = { use: 'fresh' | 'stale' | 'swr' } | { use: 'revalidate', why: 'stale' | 'request' }
 
+/**
+ * Judges a stored response (already matched to the request by key and Vary) against the request's directives.
+ * `req` is the request record (`requestRecord`), whose Cache-Control is already normalised.
+ */
 export function evaluate (f: Freshness, req: HeaderRecord): Verdict {
-  const r = f.policy.evaluateRequest({ method: 'GET', url: (f.policy as unknown as { _url: string })._url, headers: req })
-  const stale = f.policy.stale()
-  if (r.response !== undefined && r.revalidation === undefined) {
-    // max-stale may let a stale response through, but not a must-revalidate one (§5.2.2.2).
-    if (stale && f.mustRevalidate) return { use: 'revalidate', why: 'stale' }
-    return { use: stale ? 'stale' : 'fresh' }
+  const p = f.policy
+  const cc = directives(req['cache-control'])
+  const age = p.age()
+  const lifetime = p.maxAge()
+  const stale = lifetime <= age
+  // §5.2.1.4 no-cache, §5.2.1.1 max-age, §5.2.1.3 min-fresh: the request asks for something fresher.
+  if (cc.has('no-cache') ||
+    (cc.has('max-age') && age > Number(cc.get('max-age'))) ||
+    (cc.has('min-fresh') && lifetime - age < Number(cc.get('min-fresh')))) {
+    return { use: 'revalidate', why: stale ? 'stale' : 'request' }
   }
-  if (r.response !== undefined && r.revalidation?.synchronous === false && !f.mustRevalidate) return { use: 'swr' }
-  return { use: 'revalidate', why: stale ? 'stale' : 'request' }
+  if (!stale) return { use: 'fresh' }
+  // §5.2.1.2: max-stale lets a stale response through, but never a must-revalidate one (§5.2.2.2).
+  const maxStale = cc.get('max-stale')
+  if (maxStale !== undefined && (maxStale === true || Number(maxStale) > age - lifetime)) {
+    return f.mustRevalidate ? { use: 'revalidate', why: 'stale' } : { use: 'stale' }
+  }
+  // RFC 5861 §3: within the stale-while-revalidate window, answer stale and refresh in the background.
+  if (!f.mustRevalidate && f.staleWhileRevalidate > 0 && lifetime + f.staleWhileRevalidate > age) return { use: 'swr' }
+  return { use: 'revalidate', why: 'stale' }
 }
