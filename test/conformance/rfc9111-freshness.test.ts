@@ -31,6 +31,7 @@ import assert from 'node:assert/strict'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { send, type Reply } from '../helpers/servers.js'
 import { cacheRig, reply, type CacheRig } from '../helpers/cache.js'
+import { sleep } from '../helpers/poll.js'
 
 type Kind = 'required' | 'optimal' | 'check'
 type Expect = 'cached' | 'not_cached' | 'etag_validated' | 'lm_validated'
@@ -518,7 +519,7 @@ async function run (s: Scenario, index: number): Promise<void> {
     for (const [name, value] of Object.entries(step.expectRequestFields ?? {})) {
       assert.equal(asked[0]?.headers[name], value, `the origin should have received ${name}: ${value} (${why})`)
     }
-    if (step.pauseMs !== undefined) await new Promise((resolve) => setTimeout(resolve, step.pauseMs))
+    if (step.pauseMs !== undefined) await sleep(step.pauseMs)
   }
 }
 

@@ -48,7 +48,8 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
-import { cacheRig, until, type CacheRig } from '../helpers/cache.js'
+import { cacheRig, type CacheRig } from '../helpers/cache.js'
+import { sleep, until } from '../helpers/poll.js'
 
 type Kind = 'required' | 'optimal' | 'check'
 /** A field the origin sends; a number is a date, in seconds from the origin's clock when it answers. */
@@ -655,7 +656,7 @@ async function run (s: Scenario, rig: CacheRig, path: string): Promise<void> {
   for (const [i, step] of s.steps.entries()) {
     const no = i + 1
     const url = path + (step.query ?? '')
-    if (step.waitMs !== undefined) await new Promise((resolve) => setTimeout(resolve, step.waitMs))
+    if (step.waitMs !== undefined) await sleep(step.waitMs)
     if (step.waitStored !== undefined) {
       const want = step.waitStored
       assert.ok(await until(() => stats(rig).stored >= want), `the cache did not store ${want} responses before request ${no}`)

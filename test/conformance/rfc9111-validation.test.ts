@@ -35,6 +35,7 @@ import assert from 'node:assert/strict'
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { send } from '../helpers/servers.js'
 import { cacheRig, type CacheRig } from '../helpers/cache.js'
+import { sleep } from '../helpers/poll.js'
 
 type Kind = 'required' | 'optimal' | 'check'
 type Expect = 'cached' | 'not_cached' | 'etag_validated' | 'lm_validated'
@@ -754,7 +755,7 @@ async function run (s: Scenario): Promise<void> {
   for (let i = 0; i < s.steps.length; i++) {
     const st = s.steps[i]
     const where = `step ${i}`
-    if (st.pause !== undefined) await new Promise((resolve) => setTimeout(resolve, st.pause))
+    if (st.pause !== undefined) await sleep(st.pause)
     const path = `${base}${st.sub ?? ''}`
     const before = seen.length
     const headers: OutgoingHttpHeaders = { ...toHeaders(st.send ?? [], ctx), 'x-step': String(i) }
