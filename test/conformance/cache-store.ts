@@ -7,6 +7,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import type { CacheStore, StoredMeta, StoredResponse } from '../../src/cache/store.js'
+import { sleep } from '../helpers/poll.js'
 
 export interface StoreFactory {
   make (): Promise<CacheStore>
@@ -117,7 +118,7 @@ export function storeConformance (name: string, factory: StoreFactory): void {
       const m = meta(key('/short'), { expires: Date.now() + 1_000 })
       await put(store, m, [Buffer.from('x')])
       assert.equal((await store.get(m.key)).length, 1)
-      await new Promise((resolve) => setTimeout(resolve, 1_300))
+      await sleep(1_300)
       assert.deepEqual(await store.get(m.key), [])
     } finally { await store.close() }
   })

@@ -31,6 +31,7 @@ import assert from 'node:assert/strict'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { send, type Reply } from '../helpers/servers.js'
 import { cacheRig, reply, type CacheRig } from '../helpers/cache.js'
+import { sleep } from '../helpers/poll.js'
 
 type Kind = 'required' | 'optimal' | 'check'
 type Expect = 'cached' | 'not_cached' | 'etag_validated' | 'lm_validated'
@@ -402,23 +403,23 @@ scenarios.push({
 
 // --- where Portico falls short (node:test todo, one line each; file:line as of this file's commit) ----------
 
-const PARSE_DELTA = 'policy.ts:68 directives() turns a delta-seconds that is not all digits into 0 (stale), as §4.2.1 advises; the check asks whether it is reused (by design)'
+const PARSE_DELTA = 'directives() turns a delta-seconds that is not all digits into 0 (stale), as §4.2.1 advises; the check asks whether it is reused (by design)'
 const TODO: Record<string, string> = {
-  'freshness-max-age-two-stale-fresh-sameline': 'policy.ts:66 directives() keeps the first max-age (=1, stale); §4.2.1 allows first-occurrence or stale, so this is by design',
-  'freshness-max-age-two-stale-fresh-sepline': 'policy.ts:66 directives() keeps the first max-age (=1, stale); §4.2.1 allows first-occurrence or stale, so this is by design',
+  'freshness-max-age-two-stale-fresh-sameline': 'directives() keeps the first max-age (=1, stale); §4.2.1 allows first-occurrence or stale, so this is by design',
+  'freshness-max-age-two-stale-fresh-sepline': 'directives() keeps the first max-age (=1, stale); §4.2.1 allows first-occurrence or stale, so this is by design',
   'freshness-max-age-decimal-zero': PARSE_DELTA,
   'freshness-max-age-decimal-five': PARSE_DELTA,
   'freshness-max-age-a100': PARSE_DELTA,
   'freshness-max-age-100a': PARSE_DELTA,
-  'ccreq-max-stale': 'a stored response without a validator is kept only for its fresh life (policy.ts:270 storeFor adds retainStale only with a validator; memory-store.ts:65 drops it), so max-stale finds nothing',
-  'ccreq-max-stale-age': 'a response that arrives stale without a validator is not stored (http-cache.ts:603 storeFor() <= 0 → detail=no-freshness), so max-stale finds nothing',
-  'ccreq-no-store': 'request no-store only stops storing: http-cache.ts:89-104 handle() still looks up and serves the stored response (by design; §5.2.1.5 allows it)',
-  'age-parse-parameter': 'policy.ts:82-86 cleanAge() rejects "7200;foo=bar" (not all digits) and ignores Age; the check asks whether the leading number is used',
-  'age-parse-numeric-parameter': 'policy.ts:82-86 cleanAge() rejects "7200;foo=111" (not all digits) and ignores Age; the check asks whether the leading number is used',
-  'heuristic-delta-5': 'heuristicFraction 0.1 (config/resolve.ts:308) gives 0.5 s of freshness, gone after the 3 s pause (by design)',
-  'heuristic-delta-10': 'heuristicFraction 0.1 (config/resolve.ts:308) gives 1 s of freshness, gone after the 3 s pause (by design)',
-  'heuristic-delta-30': 'heuristicFraction 0.1 (config/resolve.ts:308) gives 3 s of freshness, gone after the 3 s pause (by design)',
-  'method-POST': 'POST responses are never stored: pipeline.ts:232 sends POSTs through cache.invalidating() (which also drops the URL, §4.4), and policy.ts:175 judge() refuses non-GET (documented)'
+  'ccreq-max-stale': 'a stored response without a validator is kept only for its fresh life (Freshness.storeFor adds retainStale only with a validator; the store drops the entry at that expiry), so max-stale finds nothing',
+  'ccreq-max-stale-age': 'a response that arrives stale without a validator is not stored (the fill finds Freshness.storeFor() <= 0 → detail=no-freshness), so max-stale finds nothing',
+  'ccreq-no-store': 'request no-store only stops storing: HttpCache.handle() still looks up and serves the stored response (by design; §5.2.1.5 allows it)',
+  'age-parse-parameter': 'cleanAge() rejects "7200;foo=bar" (not all digits) and ignores Age; the check asks whether the leading number is used',
+  'age-parse-numeric-parameter': 'cleanAge() rejects "7200;foo=111" (not all digits) and ignores Age; the check asks whether the leading number is used',
+  'heuristic-delta-5': 'heuristicFraction 0.1 (the cache default) gives 0.5 s of freshness, gone after the 3 s pause (by design)',
+  'heuristic-delta-10': 'heuristicFraction 0.1 (the cache default) gives 1 s of freshness, gone after the 3 s pause (by design)',
+  'heuristic-delta-30': 'heuristicFraction 0.1 (the cache default) gives 3 s of freshness, gone after the 3 s pause (by design)',
+  'method-POST': 'POST responses are never stored: the pipeline sends unsafe methods such as POST through cache.invalidating() (which also drops the URL, §4.4), and Freshness.judge() refuses non-GET (documented)'
 }
 for (const s of scenarios) s.todo = TODO[s.id]
 
@@ -518,7 +519,7 @@ async function run (s: Scenario, index: number): Promise<void> {
     for (const [name, value] of Object.entries(step.expectRequestFields ?? {})) {
       assert.equal(asked[0]?.headers[name], value, `the origin should have received ${name}: ${value} (${why})`)
     }
-    if (step.pauseMs !== undefined) await new Promise((resolve) => setTimeout(resolve, step.pauseMs))
+    if (step.pauseMs !== undefined) await sleep(step.pauseMs)
   }
 }
 

@@ -48,7 +48,8 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
-import { cacheRig, until, type CacheRig } from '../helpers/cache.js'
+import { cacheRig, type CacheRig } from '../helpers/cache.js'
+import { sleep, until } from '../helpers/poll.js'
 
 type Kind = 'required' | 'optimal' | 'check'
 /** A field the origin sends; a number is a date, in seconds from the origin's clock when it answers. */
@@ -144,7 +145,7 @@ function pair (id: string, file: string, rfc: string, kind: Kind, first: Answer,
 
 // --- stale.mjs: serving stale (§4.2.4, RFC 5861) ----------------------------------------------------------
 
-const SIE_ONLY = 'Portico serves stale on an upstream failure only with stale-if-error; a stale entry without validator or SIE window is dropped at expiry (policy.ts:335-338 storeFor, http-cache.ts:603/634) and Fill.onError/onHeaders only fall back when staleIfErrorAllowed() (http-cache.ts:586,720)'
+const SIE_ONLY = 'Portico serves stale on an upstream failure only with stale-if-error; a stale entry without validator or SIE window is dropped at expiry (Freshness.storeFor adds retainStale only with a validator, and the fill sets the stored expiry from it) and Fill.onError/onHeaders only fall back when staleIfErrorAllowed()'
 
 scenarios.push({
   id: 'stale-close',
@@ -248,7 +249,7 @@ scenarios[scenarios.length - 1].origin.push({ status: 500 })
 pair('stale-if-error-cc-response-expired', 'cc-stale', 'RFC 5861 §4', 'required', { fields: [['Cache-Control', 'max-age=0, stale-if-error=1'], ['ETag', ETAG]], aged: 5 }, { from: 'origin', status: 500 }, { stored: true })
 scenarios[scenarios.length - 1].origin.push({ status: 500 })
 pair('stale-if-error-cc-request', 'cc-stale', 'RFC 5861 §4', 'check', { fields: [['Cache-Control', 'max-age=0']] }, { from: 'cache', upstream: 1, status: 200, req: { 'cache-control': 'stale-if-error=3600' } }, {
-  todo: 'request stale-if-error is ignored (only the response directive feeds staleIfErrorAllowed, policy.ts:257,324-326); and a max-age=0 answer without validator/SIE is not stored at all (http-cache.ts:603)'
+  todo: 'a max-age=0 answer without validator/SIE is not stored at all (the fill finds Freshness.storeFor() <= 0 → detail=no-freshness), so the request\'s stale-if-error (which staleIfErrorAllowed() does honour) has nothing to serve'
 })
 scenarios[scenarios.length - 1].origin.push({ status: 500 })
 pair('stale-if-error-cc-request-expired', 'cc-stale', 'RFC 5861 §4', 'required', { fields: [['Cache-Control', 'max-age=0'], ['ETag', ETAG]], aged: 5 }, { from: 'origin', status: 500, req: { 'cache-control': 'stale-if-error=1' } }, { stored: true })
@@ -256,7 +257,7 @@ scenarios[scenarios.length - 1].origin.push({ status: 500 })
 
 // --- cdn-cache-control.mjs: RFC 9213 -----------------------------------------------------------------------
 
-const CDN_HIDDEN = 'by design targeted fields are never sent downstream (http-cache.ts:85 hidden list); RFC 9213 §2.1 allows either'
+const CDN_HIDDEN = 'by design targeted fields are never sent downstream (they are in HttpCache.hidden); RFC 9213 §2.1 allows either'
 const cached = { from: 'cache' } as const
 const notCached = { from: 'origin' } as const
 
@@ -269,7 +270,7 @@ pair('cdn-max-age-space-after-equals', 'cdn-cache-control', 'RFC 9213 §2.1', 'c
 pair('cdn-max-age-0', 'cdn-cache-control', 'RFC 9213 §3', 'required', { fields: [['CDN-Cache-Control', 'max-age=0']], unchecked: cdn, aged: 3 }, notCached)
 pair('cdn-max-age-extension', 'cdn-cache-control', 'RFC 9213 §2.1', 'optimal', { fields: [['CDN-Cache-Control', 'foobar, max-age=3600']], unchecked: cdn, aged: 3 }, cached)
 pair('cdn-max-age-case-insensitive', 'cdn-cache-control', 'RFC 9213 §2.1', 'check', { fields: [['CDN-Cache-Control', 'MaX-aGe=3600']], unchecked: cdn, aged: 3 }, cached, {
-  todo: 'by RFC: a targeted field is an RFC 8941 Dictionary (RFC 9213 §2.1), whose keys are lower-case; "MaX-aGe" fails to parse, so the field is ignored whole (policy.ts targeted())'
+  todo: 'by RFC: a targeted field is an RFC 8941 Dictionary (RFC 9213 §2.1), whose keys are lower-case; "MaX-aGe" fails to parse, so the field is ignored whole (targeted(), the policy\'s targeted-field parser)'
 })
 pair('cdn-max-age-expires', 'cdn-cache-control', 'RFC 9213 §2.2', 'optimal', { fields: [['CDN-Cache-Control', 'max-age=3600'], ['Expires', -10000], ['Date', 0]], unchecked: cdn, aged: 3 }, cached)
 pair('cdn-max-age-cc-max-age-invalid-expires', 'cdn-cache-control', 'RFC 9213 §2.2', 'optimal', { fields: [['CDN-Cache-Control', 'max-age=3600'], ['Expires', '0'], ['Date', 0]], unchecked: [...cdn, 'expires'], aged: 3 }, cached)
@@ -332,7 +333,7 @@ scenarios.push({
   file: 'surrogate-control',
   rfc: 'Edge Arch. §3',
   kind: 'check',
-  todo: 'by design Surrogate-Control is never sent downstream (http-cache.ts:85 hidden list)',
+  todo: 'by design Surrogate-Control is never sent downstream (it is in HttpCache.hidden)',
   origin: [{ fields: [['Cache-Control', 'max-age=10000'], ['Surrogate-Control', 'foo'], ['Expires', 10000], ['Date', 0]], unchecked: sc }],
   steps: [{ from: 'origin', has: { 'surrogate-control': 'foo' } }]
 })
@@ -436,7 +437,7 @@ scenarios.push({
   file: 'other',
   rfc: '§4.2.3',
   kind: 'check',
-  todo: 'response_delay is not added to the age (policy.ts:258-268 only takes max(Age, now-Date); Fill keeps no request time) and a miss is forwarded without Age (http-cache.ts:840 leader gets the upstream head as is)',
+  todo: 'response_delay is not added to the age (Freshness.judge takes the initial age as max(Age, now-Date) only; Fill keeps no request time) and a miss is forwarded without Age (the fill\'s leader gets the upstream head as is)',
   origin: [{ delayMs: PAUSE_MS, fields: [['Cache-Control', 'max-age=3600'], ['Date', 0]] }],
   steps: [{ from: 'origin', has: { age: (v) => Number(v) >= 1 } }]
 })
@@ -479,7 +480,7 @@ scenarios.push({
 })
 pair('other-heuristic-content-disposition-attachment', 'other', '§4.2.2', 'check', { fields: [['Last-Modified', -100000], ['Date', 0], ['Content-Disposition', 'attachment; filename=example.txt']] }, cached)
 pair('other-fresh-content-disposition-attachment', 'other', '§4.2.1', 'check', { fields: [...freshTemplate, ['Content-Disposition', 'attachment; filename=example.txt']] }, cached)
-const NO_SET_COOKIE = 'by design a response with Set-Cookie is never stored, whatever Cache-Control says (policy.ts:283 returns \'set-cookie\'); RFC 9111 §7.3 says Set-Cookie does not inhibit caching'
+const NO_SET_COOKIE = 'by design a response with Set-Cookie is never stored, whatever Cache-Control says (Freshness.judge returns \'set-cookie\'); RFC 9111 §7.3 says Set-Cookie does not inhibit caching'
 pair('other-set-cookie', 'other', '§7.3', 'optimal', { fields: [...freshTemplate, ['Set-Cookie', 'a=b']] }, cached, { todo: NO_SET_COOKIE })
 pair('other-cookie', 'other', '§4', 'optimal', { fields: freshTemplate }, { from: 'cache', req: { cookie: 'a=b' } })
 scenarios.push({ id: 'other-warning', file: 'other', rfc: '§5.5 (RFC 7234)', kind: 'check', skip: 'Warning is obsoleted by RFC 9111', origin: [], steps: [] })
@@ -655,7 +656,7 @@ async function run (s: Scenario, rig: CacheRig, path: string): Promise<void> {
   for (const [i, step] of s.steps.entries()) {
     const no = i + 1
     const url = path + (step.query ?? '')
-    if (step.waitMs !== undefined) await new Promise((resolve) => setTimeout(resolve, step.waitMs))
+    if (step.waitMs !== undefined) await sleep(step.waitMs)
     if (step.waitStored !== undefined) {
       const want = step.waitStored
       assert.ok(await until(() => stats(rig).stored >= want), `the cache did not store ${want} responses before request ${no}`)

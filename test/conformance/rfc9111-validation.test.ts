@@ -35,6 +35,7 @@ import assert from 'node:assert/strict'
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { send } from '../helpers/servers.js'
 import { cacheRig, type CacheRig } from '../helpers/cache.js'
+import { sleep } from '../helpers/poll.js'
 
 type Kind = 'required' | 'optimal' | 'check'
 type Expect = 'cached' | 'not_cached' | 'etag_validated' | 'lm_validated'
@@ -194,14 +195,14 @@ const inmGenerate = (id: string, kind: Kind, etag: string, sent: string, what: s
 add(inmGenerate('conditional-etag-strong-generate', 'optimal', '"abcdef"', '"abcdef"', 'a stale response with a strong ETag is validated with If-None-Match'))
 add(inmGenerate('conditional-etag-weak-generate-weak', 'optimal', 'W/"abcdef"', 'W/"abcdef"', 'a stale response with a weak ETag is validated with If-None-Match'))
 add(inmGenerate('conditional-etag-strong-generate-unquoted', 'check', 'abcdef', '"abcdef"', 'an unquoted stored ETag is sent quoted',
-  'by choice: #startFill (src/cache/http-cache.ts) sends the stored ETag verbatim, which is what an origin that sends unquoted tags compares against (cache-tests ccreq-no-cache-etag expects that)'))
+  'by choice: the revalidation (HttpCache #startFill) sends the stored ETag verbatim, which is what an origin that sends unquoted tags compares against (cache-tests ccreq-no-cache-etag expects that)'))
 add({
   id: 'conditional-etag-forward',
   file: 'conditional-etag',
   rfc: '§4.3.2',
   kind: 'check',
   what: "the client's If-None-Match is forwarded when nothing is stored",
-  todo: 'a miss is filled unconditionally: stripConditionals() on the fill request (src/cache/http-cache.ts:260, CONDITIONAL at :65) drops it',
+  todo: 'a miss is filled unconditionally: stripConditionals() on the fill request drops it (If-None-Match is in its CONDITIONAL set)',
   steps: [{ send: [['If-None-Match', '"abcdef"']], expect: 'not_cached', originGot: [['if-none-match', '"abcdef"']] }]
 })
 add({
@@ -210,7 +211,7 @@ add({
   rfc: '§4.3.2',
   kind: 'check',
   what: "an unquoted If-None-Match is forwarded with quotes added",
-  todo: 'the fill strips If-None-Match (src/cache/http-cache.ts:260) and nothing re-quotes it',
+  todo: 'the fill strips If-None-Match (stripConditionals on the fill request) and nothing re-quotes it',
   steps: [{ send: [['If-None-Match', 'abcdef']], expect: 'not_cached', originGot: [['if-none-match', '"abcdef"']] }]
 })
 
@@ -336,7 +337,7 @@ const HEADER_LIST: HeaderCase[] = [
   { name: 'X-XSS-Protection', a: '1', b: '1; mode=block' }
 ]
 
-const SET_COOKIE_TODO = 'setup cannot complete: a response with Set-Cookie is never stored (src/cache/policy.ts:217, Freshness.judge → "set-cookie"); RFC 9111 allows declining, cache-tests reports a setup failure'
+const SET_COOKIE_TODO = 'setup cannot complete: a response with Set-Cookie is never stored (Freshness.judge → "set-cookie"); RFC 9111 allows declining, cache-tests reports a setup failure'
 
 const UPDATE_TODO: Record<string, string> = {
   'Set-Cookie': SET_COOKIE_TODO
@@ -453,12 +454,12 @@ add(varyCase('vary-3-omit', 'optimal', 'three-field Vary, both requests lack the
 add(varyCase('vary-star', 'required', 'Vary: * never matches', { send: [['Foo', '1'], ['Baz', '789']], vary: '*' }, [['Foo', '1'], ['Baz', '789']], 'not_cached'))
 add(varyCase('vary-normalise-combine', 'optimal', 'one field line "1, 2" matches two lines "1" and "2"', { send: [['Foo', '1, 2']] }, [['Foo', '1'], ['Foo', '2']], 'cached'))
 add(varyCase('vary-normalise-lang-order', 'optimal', 'Accept-Language "en, de" matches "de, en"', { send: [['Accept-Language', 'en, de']], vary: 'Accept-Language' }, [['Accept-Language', 'de, en']], 'cached',
-  'normalizeValue() (src/cache/policy.ts:107-110) keeps list order; no per-field normalisation of Accept-Language members'))
+  'normalizeValue() (the §4.1 normalisation of request fields) keeps list order; no per-field normalisation of Accept-Language members'))
 add(varyCase('vary-normalise-lang-case', 'optimal', 'Accept-Language matches case-insensitively', { send: [['Accept-Language', 'en, de']], vary: 'Accept-Language' }, [['Accept-Language', 'eN, De']], 'cached'))
 add(varyCase('vary-normalise-lang-space', 'optimal', 'Accept-Language matches regardless of whitespace', { send: [['Accept-Language', 'en, de']], vary: 'Accept-Language' }, [['Accept-Language', ' en ,   de']], 'cached'))
 add({
   ...varyCase('vary-normalise-lang-select', 'optimal', 'a response in "de" is selected for "fr;q=0.5, de;q=1.0"', { send: [['Accept-Language', 'en, de']], vary: 'Accept-Language' }, [['Accept-Language', 'fr;q=0.5, de;q=1.0']], 'cached',
-    'the secondary key is the normalised field value (variantOf, src/cache/policy.ts:122); no content negotiation against Content-Language'),
+    'the secondary key is the normalised field value (variantOf); no content negotiation against Content-Language'),
   steps: [
     { send: [['Accept-Language', 'en, de']], origin: { fields: [['Cache-Control', 'max-age=5000'], ['Last-Modified', -3000], ['Date', 0], ['Vary', 'Accept-Language'], ['Content-Language', 'de']] }, expect: 'not_cached' },
     { send: [['Accept-Language', 'fr;q=0.5, de;q=1.0']], expect: 'cached' }
@@ -535,7 +536,7 @@ for (const method of ['POST', 'PUT', 'DELETE', 'M-SEARCH']) {
 
 // The suite's partial responses say `bytes 4-9/10` with a 5-byte body; here the stored part is consistent: the
 // representation is "0123456789", and bytes 5-9 ("56789") or 0-4 ("01234") of it are sent.
-const PARTIAL_TODO = 'a 206 is never stored (src/cache/policy.ts:22 UNDERSTOOD lacks 206; the Range miss is a passthrough, src/cache/http-cache.ts:231-234)'
+const PARTIAL_TODO = 'a 206 is never stored (the policy\'s UNDERSTOOD statuses lack 206; the lookup, HttpCache #decide, passes a Range miss through)'
 const storedTail: Step = {
   send: [['Range', 'bytes=-5']],
   origin: { status: 206, fields: [['Cache-Control', 'max-age=3600'], ['Content-Range', 'bytes 5-9/10']], body: '56789' },
@@ -620,7 +621,7 @@ add({
 
 // The stored response must really go stale (no validator: one stale on arrival is not stored), so these wait.
 const HEAD_PAUSE = 1500
-const HEAD_TODO = '§4.3.5 not implemented: the stale validator-less entry is already dropped (storeFor, src/cache/policy.ts:269-271), so the HEAD is a miss passed through (src/cache/http-cache.ts:231) whose answer neither updates nor is stored; a stale entry still held would be revalidated by a GET (:268)'
+const HEAD_TODO = '§4.3.5 not implemented: the stale validator-less entry is already dropped (Freshness.storeFor adds retainStale only with a validator), so the HEAD is a miss passed through (HttpCache #decide) whose answer neither updates nor is stored; a stale entry still held would be revalidated by a GET (#startFill always sends GET)'
 const becomeStale: Step = { origin: { fields: [['Cache-Control', 'max-age=1'], ['Template-A', '1']] }, expect: 'not_cached' }
 add({
   id: 'head-writethrough',
@@ -754,7 +755,7 @@ async function run (s: Scenario): Promise<void> {
   for (let i = 0; i < s.steps.length; i++) {
     const st = s.steps[i]
     const where = `step ${i}`
-    if (st.pause !== undefined) await new Promise((resolve) => setTimeout(resolve, st.pause))
+    if (st.pause !== undefined) await sleep(st.pause)
     const path = `${base}${st.sub ?? ''}`
     const before = seen.length
     const headers: OutgoingHttpHeaders = { ...toHeaders(st.send ?? [], ctx), 'x-step': String(i) }

@@ -56,13 +56,3 @@ export function reply (headers: Record<string, string | string[]>, body: string 
     res.end(text)
   }
 }
-
-/** Polls `check` every 20 ms until it is true or `ms` passed (bounded; never a timing assertion). */
-export async function until (check: () => boolean, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (check()) return true
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  return check()
-}

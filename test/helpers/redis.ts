@@ -13,6 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
 import path from 'node:path'
 import type { TestContext } from 'node:test'
+import { until } from './poll.js'
 
 export interface RedisServer {
   /** redis://host:port (from REDIS_URL as given, or the spawned server's). */
@@ -88,13 +89,8 @@ function pingOnce (host: string, port: number): Promise<boolean> {
 }
 
 /** Polls PING until Redis answers or `timeoutMs` passes. */
-export async function waitForPing (host: string, port: number, timeoutMs = PING_TIMEOUT_MS): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await pingOnce(host, port)) return true
-    if (Date.now() >= deadline) return false
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+export function waitForPing (host: string, port: number, timeoutMs = PING_TIMEOUT_MS): Promise<boolean> {
+  return until(() => pingOnce(host, port), { ms: timeoutMs, every: 50 })
 }
 
 async function spawnServer (bin: string, port: number): Promise<ChildProcess> {

@@ -12,6 +12,7 @@ import { RedisStore, type RedisStoreOptions } from '../../src/cache/redis-store.
 import type { CacheStore, PurgeFilter } from '../../src/cache/store.js'
 import { meta, put, readBody, storeConformance } from '../conformance/cache-store.js'
 import { NO_REDIS, redisOrSkip, startRedis, uniquePrefix, warnNoRedis, type RedisServer } from '../helpers/redis.js'
+import { eventually, sleep, within } from '../helpers/poll.js'
 
 const redis = await startRedis()
 if (redis === null) warnNoRedis()
@@ -29,20 +30,6 @@ function raw (server: RedisServer = redis!): Redis {
   return new Redis(server.url, { maxRetriesPerRequest: 0, retryStrategy: () => null })
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Polls `check` until it holds or `ms` passes. */
-async function eventually (what: string, check: () => Promise<boolean> | boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    try {
-      if (await check()) return
-    } catch { /* not yet */ }
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`)
-    await sleep(50)
-  }
-}
-
 /** `fn` must settle as a failure within `ms`: a rejection, or a synchronous throw when `syncThrowOk`. */
 async function failsWithin (what: string, fn: () => unknown, options: { ms?: number, syncThrowOk?: boolean } = {}): Promise<void> {
   const ms = options.ms ?? 2000
@@ -53,13 +40,9 @@ async function failsWithin (what: string, fn: () => unknown, options: { ms?: num
     assert.ok(options.syncThrowOk === true, `${what} threw synchronously instead of rejecting: ${(err as Error).message}`)
     return
   }
-  let timer: NodeJS.Timeout | undefined
-  const outcome = await Promise.race([
-    p.then(() => 'resolved', () => 'rejected'),
-    new Promise<string>((resolve) => { timer = setTimeout(() => resolve('still pending'), ms) })
-  ])
-  clearTimeout(timer)
-  assert.equal(outcome, 'rejected', `${what} should fail within ${ms} ms while Redis is down`)
+  const should = `${what} should fail within ${ms} ms while Redis is down`
+  const outcome = await within(p.then(() => 'resolved', () => 'rejected'), ms, should)
+  assert.equal(outcome, 'rejected', should)
 }
 
 /** Drains a body iterator (so an async generator actually runs). */
@@ -113,7 +96,7 @@ test('redis store: a 1 MiB body is stored as 64 KiB list elements, pushed while 
       const [, pending] = await r.scan('0', 'MATCH', `${prefix}w:*`, 'COUNT', 1000)
       if (pending.length !== 1) return false
       return await r.llen(pending[0]) === 3
-    })
+    }, { every: 50 })
     for (; at < body.length; at += piece) w.write(body.subarray(at, Math.min(at + piece, body.length)))
     await w.commit({ ...m })
 
@@ -150,7 +133,7 @@ test('redis store: an aborted or oversized write leaves no list behind', async (
     b.write(randomBytes(5000))
     b.write(randomBytes(5000))
     await b.commit(meta(key('/oversized')))
-    await eventually('writer lists deleted', async () => (await pending()).length === 0)
+    await eventually('writer lists deleted', async () => (await pending()).length === 0, { every: 50 })
     assert.deepEqual(await store.get(key('/aborted')), [])
     assert.deepEqual(await store.get(key('/oversized')), [])
   } finally {
@@ -206,12 +189,12 @@ test('redis store: a purge or delete on one instance reaches the other instances
     await put(a, meta(key('/pub'), { tags: ['pubsub'] }), [Buffer.from('x')])
     assert.equal(await a.purge({ tag: 'pubsub' }), 1)
     assert.deepEqual(seenA, [{ tag: 'pubsub' }], 'the purging instance reports its own purge at once')
-    await eventually('B hears the purge', () => seenB.length === 1)
+    await eventually('B hears the purge', () => seenB.length === 1, { every: 50 })
     assert.deepEqual(seenB, [{ tag: 'pubsub' }])
 
     await b.purge({ host: 'redis-only.test', pathPrefix: '/p' })
     await b.delete(key('/pub'))
-    await eventually('A hears the purge and the delete', () => seenA.length === 3)
+    await eventually('A hears the purge and the delete', () => seenA.length === 3, { every: 50 })
     assert.deepEqual(seenA.slice(1), [{ host: 'redis-only.test', pathPrefix: '/p' }, { key: key('/pub') }])
     await sleep(100)
     assert.equal(seenA.length, 3, 'no instance hears its own purge twice')
@@ -257,7 +240,7 @@ test('redis store: with Redis down every call fails fast, and the store works ag
     const w = store.open(mid.key, null)!
 
     await own.stop()
-    await eventually('store notices', () => !store.available)
+    await eventually('store notices', () => !store.available, { every: 50 })
     w.write(randomBytes(100_000))
     await failsWithin('commit of a write cut by the outage', () => w.commit(mid))
     await everyMethodFails(store, 2000)
@@ -268,7 +251,7 @@ test('redis store: with Redis down every call fails fast, and the store works ag
       await put(store, meta(key('/after')), [Buffer.from('after')])
       const [got] = await store.get(key('/after'))
       return got !== undefined && (await readBody(store, got)).toString() === 'after'
-    }, 10_000)
+    }, { ms: 10_000, every: 50 })
     assert.equal(store.available, true)
     assert.deepEqual(logs.map((l) => l.level), ['warn', 'info'])
 
@@ -281,7 +264,7 @@ test('redis store: with Redis down every call fails fast, and the store works ag
         await peer.purge({ tag: 'after-outage' })
         await sleep(50)
         return heard.length > 0
-      }, 10_000)
+      }, { ms: 10_000, every: 50 })
     } finally {
       await peer.close()
     }
@@ -301,7 +284,7 @@ test('redis store: a hung Redis (connection open, no answers) fails calls after 
     assert.equal(store.available, true, 'the connection is still open')
     await everyMethodFails(store, 2000)
     own.resume()
-    await eventually('answers again', async () => (await store.get(key('/hung'))).length === 1)
+    await eventually('answers again', async () => (await store.get(key('/hung'))).length === 1, { every: 50 })
   } finally {
     own.resume()
     await store.close()

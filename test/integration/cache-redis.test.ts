@@ -6,7 +6,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { send, startOrigin, startProxy, type RunningProxy } from '../helpers/servers.js'
+import { send, startOrigin, startProxy, type Reply, type RunningProxy } from '../helpers/servers.js'
+import { eventually, until } from '../helpers/poll.js'
 import { redisOrSkip, startRedis, uniquePrefix, warnNoRedis, type RedisServer } from '../helpers/redis.js'
 
 const redis = await startRedis()
@@ -17,25 +18,23 @@ function redisCache (server: RedisServer, prefix: string): Record<string, unknow
   return { store: 'redis', redis: { url: server.url, prefix, chunkSize: '64kb' }, maxObjectSize: '4mb' }
 }
 
-/** Asks until the Cache-Status matches (the store connects asynchronously at start); bounded. */
-async function sendUntil (url: string, status: RegExp, ms = 5000): Promise<Awaited<ReturnType<typeof send>>> {
-  const end = Date.now() + ms
-  for (;;) {
-    const r = await send(url)
-    if (status.test(String(r.headers['cache-status'])) || Date.now() > end) return r
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+/**
+ * Asks until the Cache-Status matches (the store connects asynchronously at start); bounded. Returns the last
+ * answer, matching or not (when the last try failed to get one, asks once more and lets that fail the test).
+ */
+async function sendUntil (url: string, status: RegExp, ms = 5000): Promise<Reply> {
+  let last: Reply | undefined
+  await until(async () => {
+    last = undefined
+    last = await send(url)
+    return status.test(String(last.headers['cache-status']))
+  }, { ms, every: 50 })
+  return last ?? await send(url)
 }
 
 /** Waits (bounded) until `url` is answerable from the cache alone: only-if-cached never stores anything itself. */
 async function untilCached (url: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    const r = await send(url, { headers: { 'cache-control': 'only-if-cached' } })
-    if (r.status === 200) return
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  assert.fail(`${url} never became a cache hit`)
+  await eventually(`${url} is a cache hit`, async () => (await send(url, { headers: { 'cache-control': 'only-if-cached' } })).status === 200, { ms, every: 20 })
 }
 
 test('two instances sharing Redis: stored via one is a hit on the other; a purge on one is seen by both', async (t) => {

@@ -7,14 +7,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import { send } from '../helpers/servers.js'
-import { cacheRig, until } from '../helpers/cache.js'
-
-/** Fails the test instead of hanging when `p` does not settle in `ms`. */
-function within<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  return Promise.race([p, new Promise<T>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not done after ${ms} ms`)), ms) })])
-    .finally(() => clearTimeout(timer))
-}
+import { cacheRig } from '../helpers/cache.js'
+import { until, within } from '../helpers/poll.js'
 
 test('§4.1: a request that joins a fill after its head, with other Vary values, goes upstream on its own', async (t) => {
   const rig = await cacheRig()
@@ -105,7 +99,7 @@ test('an oversize body nobody reads any more is not fetched to the end: the upst
     })
   })
   req.on('error', () => {})
-  assert.ok(await until(() => closed, 10_000), `the origin connection was closed (origin sent ${sent} bytes)`)
+  assert.ok(await until(() => closed, { ms: 10_000 }), `the origin connection was closed (origin sent ${sent} bytes)`)
 })
 
 test('a reload while a collapsed fill is pending: waiters that must go upstream alone use the live route', async (t) => {

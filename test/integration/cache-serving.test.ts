@@ -6,7 +6,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { send } from '../helpers/servers.js'
-import { cacheRig, reply, until, type CacheRig } from '../helpers/cache.js'
+import { cacheRig, reply, type CacheRig } from '../helpers/cache.js'
+import { until } from '../helpers/poll.js'
 
 let rig: CacheRig
 test.before(async () => { rig = await cacheRig() })
@@ -123,7 +124,7 @@ test('RFC 5861 §3 stale-while-revalidate: the stale response is served and refr
     assert.match(String(s.headers['cache-status']), /hit; ttl=-\d+; detail=stale-while-revalidate/)
   }
   assert.ok(await until(() => rig.hits('/swr') === 2), 'one background refresh')
-  assert.ok(await until(() => false, 200) === false)
+  assert.ok(await until(() => false, { ms: 200 }) === false)
   const fresh = await send(rig.url('/swr'))
   assert.equal(fresh.body.toString(), 'swr 2')
   assert.match(String(fresh.headers['cache-status']), /hit/)

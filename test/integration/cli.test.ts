@@ -7,6 +7,7 @@ import { createSecureContext } from 'node:tls'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { FIXTURES, ROOT, closedPort, runCli, send, startCli, startOrigin, writeRepeated } from '../helpers/servers.js'
+import { sleep, until } from '../helpers/poll.js'
 
 test('--version and --help', async () => {
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }
@@ -125,7 +126,7 @@ test('SIGTERM drains: the request in flight completes, new connections are refus
   await inFlight
   cli.child.kill('SIGTERM')
   // Give the signal a moment to be handled, then a new connection must fail.
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  await sleep(100)
   await assert.rejects(send(`${cli.url}/new`), (err: NodeJS.ErrnoException) => err.code === 'ECONNREFUSED')
   const r = await pending
   assert.equal(r.status, 200)
@@ -224,12 +225,10 @@ upstreams: { "*": ["${node}"] }
   assert.equal(await fingerprint(), before, 'nothing changes before the signal (watching is off)')
   cli.child.kill('SIGHUP')
   const expected = new X509Certificate(fresh.cert).fingerprint256
+  // One 5 s bound for both waits below: the certificate, then the route.
   const deadline = Date.now() + 5000
   let now = before
-  while (now !== expected && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    now = await fingerprint()
-  }
+  await until(async () => (now = await fingerprint()) === expected, { ms: deadline - Date.now(), every: 50 })
   assert.equal(now, expected)
   const https = await import('node:https')
   const get = (): Promise<string> => new Promise<string>((resolve, reject) => {
@@ -240,11 +239,8 @@ upstreams: { "*": ["${node}"] }
     }).on('error', reject)
   })
   // The config file is read asynchronously after the signal: poll (bounded) until the new route answers.
-  let body = await get()
-  while (body !== 'v2' && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    body = await get()
-  }
+  let body = ''
+  await until(async () => (body = await get()) === 'v2', { ms: deadline - Date.now(), every: 50 })
   assert.equal(body, 'v2', 'the reloaded config routes to the new node')
   cli.child.kill('SIGTERM')
   assert.equal(await cli.exited, 0)

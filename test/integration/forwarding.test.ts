@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { once } from 'node:events'
 import { closedPort, send, startOrigin, startProxy } from '../helpers/servers.js'
+import { eventually } from '../helpers/poll.js'
 
 const MiB = 1024 * 1024
 
@@ -159,7 +160,7 @@ test('a node that dies mid-body aborts the client response (never a fake complet
     }).on('error', (err) => resolve(`error ${(err as NodeJS.ErrnoException).code}`))
   })
   assert.notEqual(outcome, 'complete')
-  await waitFor(() => proxy.logs.some((l) => l.error === 'PORTICO_ERR_UPSTREAM_RESET'))
+  await eventually('PORTICO_ERR_UPSTREAM_RESET is logged', () => proxy.logs.some((l) => l.error === 'PORTICO_ERR_UPSTREAM_RESET'), { every: 10 })
 })
 
 test('a client that goes away aborts the upstream request', async (t) => {
@@ -180,7 +181,7 @@ test('a client that goes away aborts the upstream request', async (t) => {
   await once(res, 'data')
   req.destroy()
   await closed
-  await waitFor(() => proxy.logs.some((l) => l.status === 499 && l.error === 'PORTICO_ERR_CLIENT_ABORTED'))
+  await eventually('a 499 PORTICO_ERR_CLIENT_ABORTED is logged', () => proxy.logs.some((l) => l.status === 499 && l.error === 'PORTICO_ERR_CLIENT_ABORTED'), { every: 10 })
 })
 
 test('round robin across nodes', async (t) => {
@@ -249,11 +250,3 @@ test('limits.maxRequestBody: 413 for declared and for streamed bodies over the l
   const streamed = await send(`${proxy.url}/`, { method: 'POST', body: Buffer.alloc(64 * 1024) })
   assert.equal(streamed.status, 413)
 })
-
-async function waitFor (cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}

@@ -12,6 +12,7 @@ import { WebSocket, WebSocketServer } from 'ws'
 import { createProxy, type PorticoConfig } from '../../src/index.js'
 import { captureLogs, send, startOrigin } from '../helpers/servers.js'
 import { testCert, type TestCert } from '../helpers/tls.js'
+import { sleep, until } from '../helpers/poll.js'
 
 interface Certs { site: TestCert, wild: TestCert, other: TestCert, dir: string }
 
@@ -156,16 +157,12 @@ test('certificates reload when their files change, without a restart; a bad file
   writeFileSync(c.site.keyFile, readFileSync(fresh.keyFile))
   writeFileSync(c.site.certFile, readFileSync(fresh.certFile))
   const expected = new X509Certificate(fresh.cert).fingerprint256
-  const deadline = Date.now() + 5000
   let now = before
-  while (now !== expected && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    now = (await peerCert(port, 'example.test')).fingerprint256
-  }
+  await until(async () => (now = (await peerCert(port, 'example.test')).fingerprint256) === expected, { ms: 5000, every: 100 })
   assert.equal(now, expected)
   assert.equal((await peerCert(port)).fingerprint256, expected, 'the default (no SNI) certificate reloads too')
   writeFileSync(c.site.certFile, 'not a certificate')
-  await new Promise((resolve) => setTimeout(resolve, 600))
+  await sleep(600)
   assert.equal((await peerCert(port, 'example.test')).fingerprint256, expected)
   assert.ok(proxy.logs.some((l) => l.msg === 'certificate reload failed; keeping the old one'))
 })
