@@ -12,7 +12,8 @@
  * - `not-cached`: the request said only-if-cached and nothing usable is stored (RFC 9111 §5.2.1.7: 504).
  */
 import type { FwdReason } from './cache-status.js'
-import { evaluate, Freshness, variantOf, type HeaderRecord, type SerializedPolicy } from './policy.js'
+import { evaluate, Freshness, type HeaderRecord, type SerializedPolicy } from './policy.js'
+import { variantOf } from './vary.js'
 import type { StoredMeta, StoredResponse } from './store.js'
 
 /** A stored response chosen for a request, with its freshness state. */

@@ -1,7 +1,8 @@
 /**
  * RFC 9111 decisions for one stored response, on top of http-cache-semantics (which does the Cache-Control
  * freshness arithmetic: storable(), age(), maxAge(), timeToLive()). Only the library's public API is used. This
- * module feeds it clean input and corrects the places where a shared proxy cache must behave differently from the
+ * module feeds it clean input (directives.ts reads Cache-Control and targeted fields, vary.ts the request, and
+ * http/date.ts dates) and corrects the places where a shared proxy cache must behave differently from the
  * library's defaults:
  *
  * - targeted fields (RFC 9213): `CDN-Cache-Control` replaces Cache-Control and Expires for Portico;
@@ -17,8 +18,10 @@
  * Pure: no I/O, `now` comes from the library (Date.now()).
  */
 import CachePolicy from 'http-cache-semantics'
-import { parseDictionary } from 'structured-headers'
 import { fieldRecord } from '../http/fields.js'
+import { httpDate, imfFixdate } from '../http/date.js'
+import { directives, formatDirectives, targeted } from './directives.js'
+import { varyNames } from './vary.js'
 
 export type HeaderRecord = Record<string, string>
 
@@ -27,187 +30,12 @@ export const headerRecord: (flat: readonly string[]) => HeaderRecord = fieldReco
 
 /** Statuses the cache understands (http-cache-semantics' list): `must-understand` lets these be stored. */
 const UNDERSTOOD = new Set([200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501])
-/** Directives whose argument is delta-seconds (§1.2.2). */
-const DELTA = new Set(['max-age', 's-maxage', 'stale-while-revalidate', 'stale-if-error', 'min-fresh'])
-
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
-// RFC 9111 §4.2: a cache parses HTTP-date case-insensitively (names of days, months and GMT).
-const IMF = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d{2}) ([a-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$/i
-const RFC850 = /^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\d{2})-([a-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$/i
-const ASCTIME = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([a-z]{3}) ( \d|\d{2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/i
-
-/**
- * RFC 9110 §5.6.7 HTTP-date: IMF-fixdate, or the obsolete RFC 850 and asctime forms, exactly; epoch ms, or NaN
- * for anything else (Date.parse accepts far more, e.g. "UTC" zones or one-digit hours, which must count as
- * invalid). A two-digit RFC 850 year more than 50 years in the future is taken as the past century.
- */
-export function httpDate (value: string | undefined): number {
-  if (value === undefined) return NaN
-  const v = value.trim()
-  let day: string, mon: string, year: number, hh: string, mm: string, ss: string
-  let m = IMF.exec(v)
-  if (m !== null) {
-    [, day, mon, , hh, mm, ss] = m
-    year = Number(m[3])
-  } else if ((m = RFC850.exec(v)) !== null) {
-    [, day, mon, , hh, mm, ss] = m
-    const now = new Date().getUTCFullYear()
-    year = Math.floor(now / 100) * 100 + Number(m[3])
-    if (year > now + 50) year -= 100
-  } else if ((m = ASCTIME.exec(v)) !== null) {
-    [, mon, day, hh, mm, ss] = m
-    year = Number(m[6])
-  } else {
-    return NaN
-  }
-  const month = MONTHS.indexOf(mon.charAt(0).toUpperCase() + mon.slice(1).toLowerCase())
-  const d = Number(day)
-  if (month === -1 || d < 1 || d > 31 || Number(hh) > 23 || Number(mm) > 59 || Number(ss) > 60) return NaN
-  return Date.UTC(year, month, d, Number(hh), Number(mm), Number(ss))
-}
-
-/** A date field in IMF-fixdate (what the library parses without surprises), or undefined when invalid. */
-function cleanDate (value: string | undefined): string | undefined {
-  const t = httpDate(value)
-  return Number.isNaN(t) ? undefined : new Date(t).toUTCString()
-}
-
-/** Directives whose value is an Integer (delta-seconds) in a targeted field. */
-const INTEGER_DIRECTIVES = new Set(['max-age', 's-maxage', 'stale-while-revalidate', 'stale-if-error'])
-
-/**
- * A targeted field's value as Cache-Control text, or null to ignore the field. RFC 9213 §2.1: targeted fields
- * are RFC 8941 Dictionaries; one that fails to parse is ignored whole, and a directive with a value of the wrong
- * type is ignored (`max-age="60"` is no max-age). Surrogate-Control (Edge Architecture 1.0) predates structured
- * fields and keeps the Cache-Control syntax; its `;target` forms are not for us and are skipped.
- */
-function targeted (name: string, value: string, token: string | undefined): string | null {
-  if (name === 'surrogate-control') {
-    // Edge Architecture 1.0 §3: "directive;token" is for the surrogate that announced that device token, and
-    // wins over the same untargeted directive; directives for other surrogates are skipped.
-    const mine: string[] = []
-    const all: string[] = []
-    for (const part of splitList(value)) {
-      const semi = part.indexOf(';')
-      if (semi === -1) all.push(part)
-      else if (token !== undefined && part.slice(semi + 1).trim().toLowerCase() === token) mine.push(part.slice(0, semi))
-    }
-    const d = directives([...mine, ...all].join(', '))
-    return d.size > 0 ? formatDirectives(d) : null
-  }
-  let dict
-  try {
-    dict = parseDictionary(value)
-  } catch {
-    return null
-  }
-  const parts: string[] = []
-  for (const [key, [item]] of dict) {
-    if (INTEGER_DIRECTIVES.has(key)) {
-      if (typeof item === 'number' && Number.isInteger(item) && item >= 0) parts.push(`${key}=${item}`)
-    } else if (item === true) {
-      parts.push(key)
-    }
-  }
-  // A valid field counts even when none of its directives is usable: Cache-Control is then ignored all the same.
-  return parts.join(', ')
-}
-
-/** Splits a field value on commas outside quoted strings. */
-function splitList (value: string): string[] {
-  const out: string[] = []
-  let cur = ''
-  let quoted = false
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i]
-    if (c === '"' && value[i - 1] !== '\\') quoted = !quoted
-    if (c === ',' && !quoted) {
-      out.push(cur)
-      cur = ''
-    } else {
-      cur += c
-    }
-  }
-  out.push(cur)
-  return out.map((s) => s.trim()).filter((s) => s !== '')
-}
-
-/**
- * Cache-Control directives, names lower-cased, first occurrence of each kept (§4.2.1), values unquoted.
- * A delta-seconds directive with an invalid value becomes 0 (max-age/s-maxage: "treat as stale", §1.2.2).
- */
-export function directives (value: string | undefined): Map<string, string | true> {
-  const out = new Map<string, string | true>()
-  if (value === undefined) return out
-  for (const part of splitList(value)) {
-    const eq = part.indexOf('=')
-    const name = (eq === -1 ? part : part.slice(0, eq)).toLowerCase()
-    // §5.2: token [ "=" ( token / quoted-string ) ], no whitespace around "=": "max-age =60" is no max-age.
-    if (name === '' || /\s/.test(name) || out.has(name)) continue
-    let arg: string | true = eq === -1 ? true : part.slice(eq + 1).replace(/^"(.*)"$/, '$1')
-    if (DELTA.has(name)) arg = typeof arg === 'string' && /^\d+$/.test(arg) ? String(Math.min(Number(arg), 2 ** 31)) : '0'
-    if (name === 'max-stale' && arg !== true && !/^\d+$/.test(arg)) arg = true
-    out.set(name, arg)
-  }
-  return out
-}
-
-function formatDirectives (d: Map<string, string | true>): string {
-  const parts: string[] = []
-  for (const [k, v] of d) parts.push(v === true ? k : `${k}=${v}`)
-  return parts.join(', ')
-}
 
 /** §5.1: the first member of a list-valued Age, if it is a non-negative integer; otherwise no Age. */
 function cleanAge (value: string | undefined): string | undefined {
   if (value === undefined) return undefined
   const first = value.split(',')[0].trim()
   return /^\d+$/.test(first) ? first : undefined
-}
-
-/** The request as the policy sees it: lower-case names, normalised values, the cache key's host. */
-export function requestRecord (headers: Record<string, string | string[] | undefined>, host: string): HeaderRecord {
-  const out: HeaderRecord = {}
-  for (const name in headers) {
-    // Pseudo-headers; and Pragma, which RFC 9111 §5.4 deprecates (its no-cache no longer binds a cache).
-    if (name.charCodeAt(0) === 58 /* : */ || name === 'pragma') continue
-    const v = headers[name]
-    if (v === undefined) continue
-    out[name] = normalizeValue(name, Array.isArray(v) ? v.join(', ') : v)
-  }
-  out.host = host
-  const cc = out['cache-control']
-  if (cc !== undefined) out['cache-control'] = formatDirectives(directives(cc))
-  return out
-}
-
-/** Fields whose values compare case-insensitively (§4.1 allows normalising them before Vary matching). */
-const CASELESS = new Set(['accept', 'accept-encoding', 'accept-language', 'accept-charset'])
-
-/** Fields whose value is an HTTP-date: its comma is part of the date, not a list separator. */
-const DATE_FIELDS = new Set(['if-modified-since', 'if-unmodified-since', 'if-range', 'date'])
-
-/** §4.1: whitespace around commas and at the ends removed; case folded where the field is case-insensitive. */
-function normalizeValue (name: string, value: string): string {
-  const v = value.includes(',') && !DATE_FIELDS.has(name) ? value.split(',').map((s) => s.trim()).join(',') : value.trim()
-  return CASELESS.has(name) ? v.toLowerCase() : v
-}
-
-/** Vary field names of a response: null without Vary, ['*'] for a response that never matches. */
-export function varyNames (res: HeaderRecord): string[] | null {
-  const vary = res.vary
-  if (vary === undefined) return null
-  const names = vary.toLowerCase().split(',').map((s) => s.trim()).filter((s) => s !== '')
-  if (names.includes('*')) return ['*']
-  return names.length === 0 ? null : names.sort()
-}
-
-/** The secondary key (§4.1): the normalised values of the nominated request fields. */
-export function variantOf (names: string[] | null, req: HeaderRecord): string {
-  if (names === null) return ''
-  let out = ''
-  for (const n of names) out += `${n}:${req[n] ?? ''}\n`
-  return out
 }
 
 export interface PolicyOptions {
@@ -289,9 +117,9 @@ export class Freshness {
     delete h.pragma
     // RFC 9110 §5.6.7 dates, checked strictly: an invalid Expires means already expired (§5.3), an invalid Date or
     // Last-Modified is ignored.
-    if (h.expires !== undefined) h.expires = cleanDate(h.expires) ?? 'Thu, 01 Jan 1970 00:00:00 GMT'
+    if (h.expires !== undefined) h.expires = imfFixdate(h.expires) ?? 'Thu, 01 Jan 1970 00:00:00 GMT'
     for (const f of ['date', 'last-modified']) {
-      const d = cleanDate(h[f])
+      const d = imfFixdate(h[f])
       if (d === undefined) delete h[f]
       else h[f] = d
     }

@@ -6,7 +6,8 @@
 import { fieldValue, withoutFields } from '../http/fields.js'
 import type { CacheStatus } from './cache-status.js'
 import { Delivery, sliceAsync, sliceChunks } from './deliver.js'
-import { httpDate, type Freshness, type HeaderRecord } from './policy.js'
+import { httpDate } from '../http/date.js'
+import type { Freshness, HeaderRecord } from './policy.js'
 import type { CacheStore, StoredResponse } from './store.js'
 import type { CacheClient, CacheRequest } from './types.js'
 
