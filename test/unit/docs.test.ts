@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 import path from 'node:path'
 import { renderErrorsDoc } from '../../src/errors-doc.js'
 import { parse } from 'yaml'
@@ -77,4 +78,47 @@ test('docs/config.md shows every default of config/defaults.ts, as the code appl
     }
   }
   assert.deepEqual(wrong, [])
+})
+
+/** Every file git tracks, relative to the repository root. */
+function trackedFiles (): string[] {
+  return execFileSync('git', ['ls-files'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter((f) => f !== '')
+}
+
+test('the repository stands on its own: no file points at documents outside it', (t) => {
+  let files: string[]
+  try {
+    files = trackedFiles()
+  } catch {
+    t.skip('not a git checkout')
+    return
+  }
+  const outside = /\.\.\/shared\/|\bARCHITECTURE\.md\b|\bSTYLE\.md\b|\/work\//
+  const found: string[] = []
+  for (const f of files) {
+    if (f.startsWith('bench/results/') || /\.(png|pem|key|lock)$/.test(f) || f === 'package-lock.json') continue
+    const text = readFileSync(path.join(ROOT, f), 'utf8')
+    text.split('\n').forEach((line, i) => { if (outside.test(line)) found.push(`${f}:${i + 1}: ${line.trim()}`) })
+  }
+  assert.deepEqual(found, [])
+})
+
+test('relative links in the Markdown documents resolve to files of the repository', (t) => {
+  let files: string[]
+  try {
+    files = trackedFiles().filter((f) => f.endsWith('.md'))
+  } catch {
+    t.skip('not a git checkout')
+    return
+  }
+  const broken: string[] = []
+  for (const f of files) {
+    const text = readFileSync(path.join(ROOT, f), 'utf8')
+    for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      const target = m[1].split('#')[0]
+      if (target === '' || /^[a-z]+:/i.test(target)) continue
+      if (!existsSync(path.resolve(ROOT, path.dirname(f), target))) broken.push(`${f}: ${m[1]}`)
+    }
+  }
+  assert.deepEqual(broken, [])
 })

@@ -3,14 +3,14 @@
 // http-cache-semantics (CachePolicy, shared: true) against undici 7's cache interceptor (type: 'shared', a
 // MemoryCacheStore). One real origin (node:http on 127.0.0.1:0) answers every case; undici verdicts come from
 // counting origin requests, http-cache-semantics verdicts from the policy's answers for real origin responses.
-// Run: node scripts/cache-library-compare.mjs   (no network besides 127.0.0.1; takes about 15 s)
+// Run from the repository root: node docs/decisions/0001-cache-library-compare.mjs   (no network besides 127.0.0.1; takes about 15 s)
 import http from 'node:http'
 import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import CachePolicy from 'http-cache-semantics'
 import { Agent, interceptors, cacheStores } from 'undici'
 
-const version = (name) => JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8')).version
+const version = (name) => JSON.parse(readFileSync(new URL(`../../node_modules/${name}/package.json`, import.meta.url), 'utf8')).version
 const HCS_VERSION = version('http-cache-semantics')
 const UNDICI_VERSION = version('undici')
 const NP = 'not provided — the proxy must build it'
