@@ -255,6 +255,21 @@ test('§4.4: a successful unsafe request invalidates the target URI and same-ori
   assert.equal(rig.hits('/inv-keep'), before.keep, 'another origin (localhost vs 127.0.0.1) is not touched')
 })
 
+test('§4.4: an absolute same-origin Location invalidates whatever port it names (the port is not part of the key)', async () => {
+  rig.on('/inv-abs', reply({ 'cache-control': 'max-age=60' }))
+  await send(rig.url('/inv-abs'))
+  rig.on('/inv-abs-post', (_req, res) => {
+    res.writeHead(303, { location: `${rig.proxy.url}/inv-abs` })
+    res.end()
+  })
+  const before = rig.hits('/inv-abs')
+  assert.equal((await send(rig.url('/inv-abs'))).status, 200)
+  assert.equal(rig.hits('/inv-abs'), before, 'stored before the POST')
+  assert.equal((await send(rig.url('/inv-abs-post'), { method: 'POST', body: 'x' })).status, 303)
+  await send(rig.url('/inv-abs'))
+  assert.equal(rig.hits('/inv-abs'), before + 1, 'invalidated by the absolute Location')
+})
+
 test('RFC 9211: Cache-Status on every response of a cached route, errors and unsafe methods included', async () => {
   const gone = await send(rig.url('/nothing-scripted'))
   assert.match(String(gone.headers['cache-status']), /^Portico; fwd=uri-miss; fwd-status=404/)

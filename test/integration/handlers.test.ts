@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import http from 'node:http'
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
-import { loadConfigText, Proxy } from '../../src/index.js'
+import { createProxy, loadConfigText, Proxy } from '../../src/index.js'
 import { captureLogs, FIXTURES, send, startOrigin, startProxy, writeRepeated } from '../helpers/servers.js'
 
 test('YAML handler module: default and named exports, served in-process behind routing and headers', async (t) => {
@@ -80,6 +80,21 @@ test('fetch-style handler object', async (t) => {
   assert.equal(r.status, 202)
   assert.equal(r.body.toString(), 'fetched /f data')
   assert.deepEqual(r.headers['set-cookie'], ['a=1', 'b=2'])
+})
+
+test('upstream: { fetch } takes a fetch-style function directly, as handler: { fetch } does', async (t) => {
+  const proxy = await startProxy({
+    routes: [{
+      host: '*',
+      upstream: { fetch: async (request: Request) => new Response(`direct ${request.method} ${new URL(request.url).search}`, { status: 201 }) }
+    }]
+  })
+  t.after(() => proxy.close())
+  const r = await send(`${proxy.url}/x?q=1`)
+  assert.equal(r.status, 201)
+  assert.equal(r.body.toString(), 'direct GET ?q=1')
+  assert.throws(() => createProxy({ routes: [{ upstream: { fetch: async () => new Response('x'), nodes: ['http://127.0.0.1:1'] } }] }),
+    (err: Error) => /exactly one of "nodes", "handler" or "fetch"/.test(err.message))
 })
 
 test('a throwing handler becomes 502 PORTICO_ERR_HANDLER_FAILED; an async rejection too', async (t) => {
