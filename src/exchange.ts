@@ -41,8 +41,10 @@ export class Exchange implements ResponseHandler, Answerable {
   readonly res: ServerResponse
   readonly #ctx: ExchangeContext
   readonly #start: number
-  readonly #host: string
-  readonly #routeName: string | null
+  /** The normalized request host (HookContext). */
+  readonly host: string
+  /** The route name, or null when no route matched (HookContext). */
+  readonly route: string | null
   #upstreamId: string | null = null
   #abort: ((reason?: Error) => void) | null = null
   #resume: (() => void) | null = null
@@ -64,8 +66,8 @@ export class Exchange implements ResponseHandler, Answerable {
     this.req = req
     this.res = res
     this.#ctx = ctx
-    this.#host = host
-    this.#routeName = routeName
+    this.host = host
+    this.route = routeName
     this.#start = start
     res.on('close', this.#onResponseClose)
     this.#tls = tlsFacts(req.socket)
@@ -73,16 +75,6 @@ export class Exchange implements ResponseHandler, Answerable {
 
   /** TLS facts of the client connection, read while the socket is surely alive (null for cleartext). */
   readonly #tls: TlsFacts | null
-
-  // --- HookContext -----------------------------------------------------------------------------------------
-
-  get route (): string | null {
-    return this.#routeName
-  }
-
-  get host (): string {
-    return this.#host
-  }
 
   /** True once the exchange was answered or failed (its log line is written). */
   get finished (): boolean {

@@ -28,8 +28,10 @@ export class UpgradeExchange implements ResponseHandler, Answerable {
   readonly #client: Duplex
   readonly #head: Buffer
   readonly #ctx: ExchangeContext
-  readonly #host: string
-  readonly #route: string | null
+  /** The normalized request host (HookContext). */
+  readonly host: string
+  /** The route name, or null when no route matched (HookContext). */
+  readonly route: string | null
   readonly #idleTimeout: number
   readonly #hooks: CompiledHooks | null
   readonly #start = performance.now()
@@ -52,8 +54,8 @@ export class UpgradeExchange implements ResponseHandler, Answerable {
     this.#client = client
     this.#head = head
     this.#ctx = ctx
-    this.#host = host
-    this.#route = route
+    this.host = host
+    this.route = route
     this.#idleTimeout = idleTimeout
     this.#hooks = hooks
     client.on('error', (err) => this.#ctx.logger.debug({ reqId: id, err }, 'client socket error during upgrade'))
@@ -65,16 +67,7 @@ export class UpgradeExchange implements ResponseHandler, Answerable {
     })
   }
 
-  // --- HookContext -----------------------------------------------------------------------------------------
-
-  get route (): string | null {
-    return this.#route
-  }
-
-  get host (): string {
-    return this.#host
-  }
-
+  /** True once the handshake was answered or the tunnel closed (its log line is written). */
   get finished (): boolean {
     return this.#done
   }
