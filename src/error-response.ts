@@ -31,6 +31,7 @@ export function errorAnswer (err: ProxyError, reqId: string, cacheStatus: string
     'x-request-id', reqId
   ]
   if (status === 405) headers.push('allow', ALLOWED_METHODS)
+  if (err.retryAfter !== undefined) headers.push('retry-after', String(err.retryAfter))
   if (cacheStatus !== null) headers.push('cache-status', cacheStatus)
   return { status, headers, body }
 }

@@ -21,6 +21,9 @@ export type ErrorSource = 'downstream' | 'upstream' | 'internal' | 'config'
  */
 export type RetryRule = 'any' | 'idempotent' | 'never'
 
+/** The name a pool's `retry.on` (and passive health) gives a retryable failure (docs/balancing.md). */
+export type RetryCondition = 'connect-failure' | 'reset' | 'timeout'
+
 /** One registry entry. */
 export interface ErrorSpec {
   /** HTTP status sent downstream (499 is never sent: the client is gone). */
@@ -28,6 +31,8 @@ export interface ErrorSpec {
   readonly source: ErrorSource
   /** When another attempt, on another node, may be made (see RetryRule). */
   readonly retry: RetryRule
+  /** Which `retry.on` condition this failure is, for a retryable one. */
+  readonly condition?: RetryCondition
   /** RFC 9209 §2.3 error type for the `Proxy-Status` header. */
   readonly proxyStatus: string
   /** One line for docs/errors.md. */
@@ -65,27 +70,27 @@ export const ERRORS = {
     description: 'The client closed the connection before the response was complete (logged, never sent).'
   },
   PORTICO_ERR_UPSTREAM_REFUSED: {
-    status: 502, source: 'upstream', retry: 'any', proxyStatus: 'connection_refused',
+    status: 502, source: 'upstream', retry: 'any', condition: 'connect-failure', proxyStatus: 'connection_refused',
     description: 'The node refused the connection.'
   },
   PORTICO_ERR_UPSTREAM_DNS: {
-    status: 502, source: 'upstream', retry: 'any', proxyStatus: 'dns_error',
+    status: 502, source: 'upstream', retry: 'any', condition: 'connect-failure', proxyStatus: 'dns_error',
     description: 'The node name could not be resolved.'
   },
   PORTICO_ERR_UPSTREAM_UNREACHABLE: {
-    status: 502, source: 'upstream', retry: 'any', proxyStatus: 'destination_unavailable',
+    status: 502, source: 'upstream', retry: 'any', condition: 'connect-failure', proxyStatus: 'destination_unavailable',
     description: 'The node address is unreachable (no route to host, network down).'
   },
   PORTICO_ERR_UPSTREAM_CONNECT_TIMEOUT: {
-    status: 504, source: 'upstream', retry: 'any', proxyStatus: 'connection_timeout',
+    status: 504, source: 'upstream', retry: 'any', condition: 'connect-failure', proxyStatus: 'connection_timeout',
     description: 'Connecting to the node took longer than timeouts.connect.'
   },
   PORTICO_ERR_UPSTREAM_TLS: {
-    status: 502, source: 'upstream', retry: 'any', proxyStatus: 'tls_protocol_error',
+    status: 502, source: 'upstream', retry: 'any', condition: 'connect-failure', proxyStatus: 'tls_protocol_error',
     description: 'The TLS handshake with the node failed.'
   },
   PORTICO_ERR_UPSTREAM_RESET: {
-    status: 502, source: 'upstream', retry: 'idempotent', proxyStatus: 'connection_terminated',
+    status: 502, source: 'upstream', retry: 'idempotent', condition: 'reset', proxyStatus: 'connection_terminated',
     description: 'The node closed or reset the connection before a complete response.'
   },
   PORTICO_ERR_UPSTREAM_PROTOCOL: {
@@ -93,7 +98,7 @@ export const ERRORS = {
     description: 'The node sent a response that is not valid HTTP.'
   },
   PORTICO_ERR_UPSTREAM_TIMEOUT: {
-    status: 504, source: 'upstream', retry: 'never', proxyStatus: 'http_response_timeout',
+    status: 504, source: 'upstream', retry: 'idempotent', condition: 'timeout', proxyStatus: 'http_response_timeout',
     description: 'The node did not send a response head within timeouts.response.'
   },
   PORTICO_ERR_UPSTREAM_IDLE_TIMEOUT: {
@@ -103,6 +108,14 @@ export const ERRORS = {
   PORTICO_ERR_UPSTREAM_UNAVAILABLE: {
     status: 503, source: 'upstream', retry: 'never', proxyStatus: 'destination_unavailable',
     description: 'The route has no node that can take the request.'
+  },
+  PORTICO_ERR_NO_HEALTHY_UPSTREAM: {
+    status: 503, source: 'upstream', retry: 'never', proxyStatus: 'destination_unavailable',
+    description: 'Every node of the pool is unhealthy or ejected (and panicThreshold is off); answered with Retry-After, no node was tried.'
+  },
+  PORTICO_ERR_UPSTREAM_OVERLOADED: {
+    status: 503, source: 'upstream', retry: 'never', proxyStatus: 'connection_limit_reached',
+    description: 'The pool is at maxRequests (or every node at its own limit) and its queue is full or the wait timed out; answered with Retry-After, no node was tried.'
   },
   PORTICO_ERR_HANDLER_FAILED: {
     status: 502, source: 'upstream', retry: 'never', proxyStatus: 'proxy_internal_error',
@@ -146,6 +159,10 @@ export class ProxyError extends Error {
   /** Whether another node may ever be tried after this failure (`retry` is not "never"). */
   readonly retryable: boolean
   readonly proxyStatus: string
+  /** The `retry.on` condition of a retryable failure. */
+  readonly condition: RetryCondition | undefined
+  /** Seconds for a Retry-After field on the answer (RFC 9110 §10.2.3), when the failure has one. */
+  retryAfter: number | undefined
 
   constructor (code: ErrorCode, message?: string, options?: { cause?: unknown }) {
     const spec: ErrorSpec = ERRORS[code]
@@ -157,6 +174,8 @@ export class ProxyError extends Error {
     this.retry = spec.retry
     this.retryable = spec.retry !== 'never'
     this.proxyStatus = spec.proxyStatus
+    this.condition = spec.condition
+    this.retryAfter = undefined
   }
 }
 

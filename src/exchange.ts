@@ -17,7 +17,7 @@ import { filterResponseHeaders } from './upstream/headers.js'
 import { fieldRecord, hasField, latin1 } from './http/fields.js'
 import type { ResponseHandler } from './upstream/types.js'
 import { answerParts, runOnError, runOnUpstreamResponse, type Answerable, type CompiledHooks, type HookAnswer } from './hooks.js'
-import { accessRecord, endExchange, wantsRecord } from './observability/access-log.js'
+import { accessRecord, endExchange, wantsRecord, type FailedAttempt } from './observability/access-log.js'
 import type { Logger } from './observability/logger.js'
 import type { Runtime } from './runtime.js'
 import type { Tunnels } from './server/connections.js'
@@ -46,6 +46,7 @@ export class Exchange implements ResponseHandler, Answerable {
   /** The route name, or null when no route matched (HookContext). */
   readonly route: string | null
   #upstreamId: string | null = null
+  #failed: FailedAttempt[] | null = null
   #abort: ((reason?: Error) => void) | null = null
   #resume: (() => void) | null = null
   #bytes = 0
@@ -85,6 +86,10 @@ export class Exchange implements ResponseHandler, Answerable {
 
   onAttempt (upstreamId: string): void {
     this.#upstreamId = upstreamId
+  }
+
+  onRetry (upstreamId: string, code: string): void {
+    (this.#failed ??= []).push({ upstream: upstreamId, error: code })
   }
 
   onConnect (abort: (reason?: Error) => void): void {
@@ -228,7 +233,7 @@ export class Exchange implements ResponseHandler, Answerable {
     this.#errorCode = errorCode
     const hooks = this.#hooks
     if (!wantsRecord(this.#ctx, hooks)) return
-    const record = accessRecord(this, this.#upstreamId, status, this.#bytes, this.#start, this.#errorCode)
+    const record = accessRecord(this, this.#upstreamId, status, this.#bytes, this.#start, this.#errorCode, this.#failed)
     if (this.cacheStatus !== null) record.cache = this.cacheStatus
     if (this.#tls !== null) {
       record.tlsProtocol = this.#tls.protocol

@@ -148,14 +148,14 @@ function forward (runtime: Runtime, ctx: ExchangeContext, exchange: Exchange, re
         let live = r
         const now = ctx.runtime?.()
         if (now !== undefined && now !== runtime) live = now.router.match(routed.host, routed.target)?.route ?? r
-        live.upstream.dispatch({ method: m, path, headers, body: null }, live.dispatchOptions, h)
+        live.upstream.dispatch({ method: m, path, headers, body: null, clientAddress: req.socket?.remoteAddress, clientTls: scheme === 'https' }, live.dispatchOptions, h)
       })
       return
     }
     // RFC 9111 §4.4: a successful unsafe request invalidates what the cache holds for its target.
     handler = SAFE_METHODS.has(method) ? cache.marking(exchange, 'method') : cache.invalidating(exchange, scheme, routed.host, routed.target)
   }
-  r.upstream.dispatch({ method, path: head.path, headers: head.headers, body }, r.dispatchOptions, handler)
+  r.upstream.dispatch({ method, path: head.path, headers: head.headers, body, clientAddress: req.socket?.remoteAddress, clientTls: schemeOf(req) === 'https' }, r.dispatchOptions, handler)
 }
 
 /** RFC 9110 §9.2.1. */
@@ -204,7 +204,9 @@ function forwardUpgrade (runtime: Runtime, exchange: UpgradeExchange, req: Incom
     path: head.path,
     headers: head.headers,
     body: null,
-    upgrade: String(req.headers.upgrade ?? 'websocket')
+    upgrade: String(req.headers.upgrade ?? 'websocket'),
+    clientAddress: req.socket?.remoteAddress,
+    clientTls: schemeOf(req) === 'https'
   }, routed.route.dispatchOptions, exchange)
 }
 

@@ -4,6 +4,7 @@
  * config, pipeline.ts serves a request, server/listeners.ts and server/connections.ts hold the sockets, server/admin.ts
  * the admin API, cache/lifecycle.ts the cache across reloads.
  */
+import { EventEmitter } from 'node:events'
 import type http from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
@@ -15,6 +16,9 @@ import type { PorticoConfig } from './config/schema.js'
 import type { ExchangeContext } from './exchange.js'
 import { silentLogger, type Logger } from './observability/logger.js'
 import { compileRuntime, type CompiledRuntime } from './runtime.js'
+import { PoolRegistry } from './balancer/registry.js'
+import type { HealthEvent, PoolSnapshot } from './balancer/pool.js'
+import type { Lookup } from './balancer/dns.js'
 import { purgeFilter, type PurgeRequest } from './cache/key.js'
 import type { HttpCache } from './cache/http-cache.js'
 import { CacheLifecycle } from './cache/lifecycle.js'
@@ -34,12 +38,29 @@ export interface RouteTableEntry {
 /** Options beyond the config. */
 export interface ProxyOptions {
   logger?: Logger
+  /**
+   * How DNS-named nodes are resolved (re-resolved every `dnsRefresh`): the system resolver by default. Service
+   * discovery can answer here instead; tests use it to move a name between loopback addresses.
+   */
+  lookup?: Lookup
 }
 
-/** A configured reverse proxy. Create with `createProxy` (or `new Proxy(resolvedConfig)`). */
-export class Proxy {
+export type { HealthEvent, PoolSnapshot }
+
+/** Events a Proxy emits. */
+export interface ProxyEvents {
+  /** A node of a pool changed health (healthy, unhealthy, ejected), with the reason. */
+  health: [HealthEvent]
+}
+
+/**
+ * A configured reverse proxy. Create with `createProxy` (or `new Proxy(resolvedConfig)`). It emits `health` events
+ * (ProxyEvents) when a pool's node changes health.
+ */
+export class Proxy extends EventEmitter<ProxyEvents> {
   #config: ResolvedConfig
   #live: CompiledRuntime
+  readonly #pools: PoolRegistry
   readonly #logger: Logger
   readonly #servers: AnyServer[] = []
   readonly #connections = new Connections()
@@ -50,10 +71,12 @@ export class Proxy {
   readonly #ctx: ExchangeContext
 
   constructor (config: ResolvedConfig, options: ProxyOptions = {}) {
+    super()
     this.#config = config
     this.#logger = options.logger ?? silentLogger()
     this.#cache = new CacheLifecycle(config.cache, this.#logger)
-    this.#live = compileRuntime(config, this.#logger, this.#cache.cache)
+    this.#pools = new PoolRegistry(this.#logger, this, options.lookup)
+    this.#live = compileRuntime(config, this.#pools, this.#cache.cache)
     this.#ctx = {
       logger: this.#logger,
       accessLog: config.log.access,
@@ -123,6 +146,14 @@ export class Proxy {
     return out
   }
 
+  /**
+   * Every pool and its nodes: health (healthy, unhealthy, ejected, draining), requests in flight, ejections, the
+   * last error, and the pool's counters (requests, retries, retries the budget refused, 503s). A snapshot.
+   */
+  pools (): PoolSnapshot[] {
+    return this.#pools.snapshot()
+  }
+
   /** The admin API's address once listening, or null. */
   get adminAddress (): ListeningAddress | null {
     return this.#admin?.address ?? null
@@ -158,17 +189,17 @@ export class Proxy {
 
   /**
    * Swaps in a new config (an options object, validated like `createProxy`'s, or a resolved config from the
-   * loaders): new requests use it at once; in-flight ones finish on the old upstreams. Listeners are unchanged.
+   * loaders): new requests use it at once; in-flight ones finish where they are. Pools that stay keep their nodes'
+   * state (health, counts); a node the new config drops finishes its in-flight requests. Listeners are unchanged.
    * Throws ConfigError and keeps the old config when the new one is invalid.
    */
   async reload (options: ResolvedConfig | PorticoConfig): Promise<void> {
     const config = isResolvedConfig(options) ? options : loadConfigObjectSync(options)
-    const old = this.#live
     const cache = this.#cache.reload(config.cache, config.server.drainTimeout)
-    this.#live = compileRuntime(config, this.#logger, cache)
+    this.#live = compileRuntime(config, this.#pools, cache)
     this.#config = config
     this.#ctx.accessLog = config.log.access
-    await Promise.all(old.upstreams.map((u) => u.close()))
+    await this.#live.drained
   }
 
   /** True once `close` was called. */
@@ -194,7 +225,7 @@ export class Proxy {
       await new Promise<void>((resolve) => admin.close(() => resolve()))
     }
     this.#cache.abortFills()
-    await Promise.all(this.#live.upstreams.map((u) => u.close()))
+    await this.#pools.close()
     await this.#cache.close()
   }
 }

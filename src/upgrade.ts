@@ -18,7 +18,7 @@ import { filterResponseHeaders } from './upstream/headers.js'
 import { latin1, lowerAscii } from './http/fields.js'
 import type { ResponseHandler } from './upstream/types.js'
 import { answerParts, runOnError, runOnUpstreamResponse, type Answerable, type CompiledHooks, type HookAnswer } from './hooks.js'
-import { accessRecord, endExchange, wantsRecord } from './observability/access-log.js'
+import { accessRecord, endExchange, wantsRecord, type FailedAttempt } from './observability/access-log.js'
 import type { ExchangeContext } from './exchange.js'
 
 /** One upgrade handshake and, after 101, its tunnel. */
@@ -36,6 +36,7 @@ export class UpgradeExchange implements ResponseHandler, Answerable {
   readonly #hooks: CompiledHooks | null
   readonly #start = performance.now()
   #upstreamId: string | null = null
+  #failed: FailedAttempt[] | null = null
   #abort: ((reason?: Error) => void) | null = null
   #resume: (() => void) | null = null
   #headWritten = false
@@ -76,6 +77,10 @@ export class UpgradeExchange implements ResponseHandler, Answerable {
 
   onAttempt (upstreamId: string): void {
     this.#upstreamId = upstreamId
+  }
+
+  onRetry (upstreamId: string, code: string): void {
+    (this.#failed ??= []).push({ upstream: upstreamId, error: code })
   }
 
   onConnect (abort: (reason?: Error) => void): void {
@@ -238,7 +243,7 @@ export class UpgradeExchange implements ResponseHandler, Answerable {
     this.#done = true
     this.#errorCode = errorCode
     if (!wantsRecord(this.#ctx, this.#hooks)) return
-    const record = accessRecord(this, this.#upstreamId, status, this.#bytesOut, this.#start, errorCode)
+    const record = accessRecord(this, this.#upstreamId, status, this.#bytesOut, this.#start, errorCode, this.#failed)
     record.bytesIn = this.#bytesIn
     record.upgrade = String(this.req.headers.upgrade ?? '')
     endExchange(this.#ctx, this.#hooks, this, record)

@@ -8,7 +8,7 @@ import path from 'node:path'
 import { handlerTarget } from '../upstream/handler-target.js'
 import type { HandlerTarget } from '../upstream/types.js'
 import type { ConfigIssue } from './resolved.js'
-import type { ParsedConfig, ParsedUpstream } from './schema.js'
+import type { ParsedConfig, ParsedPool, ParsedUpstream } from './schema.js'
 
 /** Loaded modules by reference string; an error message where loading failed. */
 export type HandlerModules = ReadonlyMap<string, HandlerTarget | string>
@@ -16,12 +16,13 @@ export type HandlerModules = ReadonlyMap<string, HandlerTarget | string>
 /** Imports every handler module the config names by path, relative to `baseDir`. Never rejects. */
 export async function loadHandlerModules (cfg: ParsedConfig, baseDir: string): Promise<Map<string, HandlerTarget | string>> {
   const refs = new Set<string>()
-  const visit = (u: ParsedUpstream): void => {
+  const visit = (u: ParsedUpstream | ParsedPool): void => {
     if (typeof u === 'function') return
     const list = Array.isArray(u) ? u : (u.nodes ?? [{ handler: u.handler }])
-    for (const m of list) if (typeof m === 'object' && m !== null && typeof m.handler === 'string') refs.add(m.handler)
+    for (const m of list) if (typeof m === 'object' && m !== null && 'handler' in m && typeof m.handler === 'string') refs.add(m.handler)
   }
   for (const u of Object.values(cfg.upstreams ?? {})) visit(u)
+  for (const p of Object.values(cfg.pools ?? {})) visit(p)
   for (const r of cfg.routes ?? []) visit(r.upstream)
   const out = new Map<string, HandlerTarget | string>()
   await Promise.all([...refs].map(async (ref) => {

@@ -89,10 +89,23 @@ function flattenUnions (list: readonly ZodIssue[], base: PropertyKey[]): ZodIssu
         out.push(...flattenUnions(near[0], path))
         continue
       }
+      // Several branches came close: the one whose every issue is inside a key it knows (the input has its shape)
+      // is the one meant, when exactly one is such.
+      const inside = near.filter((branch) => branch.every((b) => !offShape(b)))
+      if (inside.length === 1) {
+        out.push(...flattenUnions(inside[0], path))
+        continue
+      }
     }
     out.push({ ...i, path } as ZodIssue)
   }
   return out
+}
+
+/** An issue that says the input is not of this branch's shape: at its root, an unknown key, or a missing one. */
+function offShape (issue: ZodIssue): boolean {
+  if (issue.path.length === 0 || issue.code === 'unrecognized_keys') return true
+  return issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined
 }
 
 function parseShape (input: unknown, source: Source): ParsedConfig {

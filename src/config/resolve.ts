@@ -7,14 +7,15 @@
  * Loading handler modules (handler-modules.ts) and reading TLS files (tls-files.ts) are their own rooms; this one
  * only decides what the config means.
  */
-import type { ParsedConfig, ParsedRoute, ParsedUpstream } from './schema.js'
+import type { ParsedConfig, ParsedPool, ParsedRoute, ParsedUpstream } from './schema.js'
 import { DEFAULTS } from './defaults.js'
 import { handlerId, resolveHandler, type HandlerModules } from './handler-modules.js'
 import { resolveServerTls, resolveUpstreamTls } from './tls-files.js'
 import { normalizeHostKey } from '../routing/host.js'
 import {
-  RESOLVED, type ConfigIssue, type MemberSpec, type ResolvedAdmin, type ResolvedCache, type ResolvedConfig,
-  type ResolvedHeaderOptions, type ResolvedRoute, type ResolvedTimeouts, type ResolvedUpstream
+  RESOLVED, type ConfigIssue, type HashKey, type MemberSpec, type ResolvedAdmin, type ResolvedCache, type ResolvedConfig,
+  type ResolvedHeaderOptions, type ResolvedHealthCheck, type ResolvedOutlier, type ResolvedRetry, type ResolvedRoute,
+  type ResolvedSticky, type ResolvedTimeouts, type ResolvedUpstream
 } from './resolved.js'
 
 /** Options for resolving. */
@@ -52,6 +53,13 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
   ;(cfg.routes ?? []).forEach((route, i) => inputs.push({ route, at: ['routes', i] }))
   if (inputs.length === 0) issues.push({ path: [], message: 'no routes: add "upstreams" (host → nodes) or "routes"' })
 
+  // Named pools first: routes refer to them. A pool that failed to resolve is null (its issues are reported once).
+  const pools = new Map<string, ResolvedUpstream | null>()
+  for (const [name, p] of Object.entries(cfg.pools ?? {})) {
+    const scope = { key: `pool:${name}`, name, connectTimeout: baseTimeouts.connect, pools }
+    pools.set(name, resolveUpstream(p, ['pools', name], options, issues, scope) ?? null)
+  }
+
   const routes: ResolvedRoute[] = []
   const claimed = new Map<string, Path>()
   for (const { route, at } of inputs) {
@@ -63,10 +71,12 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
       if (prior !== undefined) issues.push({ path: at, message: `host "${h}" path "${routePath}" is already claimed by ${prior.join('.')}` })
       else claimed.set(claimKey, at)
     }
-    const upstream = resolveUpstream(route.upstream, at[0] === 'upstreams' ? at : [...at, 'upstream'], options, issues)
+    const name = `${hosts.join(',')}${routePath === '/' ? '' : routePath}`
+    const scope = { key: `route:${name}`, name, connectTimeout: route.timeouts?.connect ?? baseTimeouts.connect, pools }
+    const upstream = resolveUpstream(route.upstream, at[0] === 'upstreams' ? at : [...at, 'upstream'], options, issues, scope)
     if (upstream === undefined) continue
     routes.push({
-      name: `${hosts.join(',')}${routePath === '/' ? '' : routePath}`,
+      name,
       hosts,
       path: routePath,
       stripPrefix: route.stripPrefix ?? DEFAULTS['routes.stripPrefix'],
@@ -184,14 +194,54 @@ function normalizeRoutePath (p: string): string {
   return p.length > 1 && p.endsWith('/') ? p.replace(/\/+$/, '') || '/' : p
 }
 
-function resolveUpstream (u: ParsedUpstream, at: Path, options: ResolveOptions, issues: ConfigIssue[]): ResolvedUpstream | undefined {
-  const opts = Array.isArray(u) || typeof u === 'function' ? {} : u
-  const members = resolveMembers(u, at, options, issues)
+/** Settings that live on a pool; an upstream naming a pool takes them from it. */
+const POOL_SETTING_KEYS = [
+  'policy', 'hashKey', 'weights', 'sticky', 'healthCheck', 'outlier', 'retry', 'maxRequests', 'maxRequestsPerNode', 'queue',
+  'slowStart', 'panicThreshold', 'dnsRefresh', 'failTimeout', 'maxConnections', 'keepAlive', 'tls', 'http2'
+] as const
+
+/** Where an upstream is resolved: its route's name and connect timeout, and the named pools resolved so far. */
+interface UpstreamScope {
+  key: string
+  name: string
+  connectTimeout: number
+  pools: ReadonlyMap<string, ResolvedUpstream | null>
+}
+
+function resolveUpstream (u: ParsedUpstream | ParsedPool, at: Path, options: ResolveOptions, issues: ConfigIssue[], scope: UpstreamScope): ResolvedUpstream | undefined {
+  const opts: Partial<ParsedPool> & { pool?: string } = Array.isArray(u) || typeof u === 'function' ? {} : u
+  if (opts.pool !== undefined) {
+    const extra = POOL_SETTING_KEYS.filter((k) => opts[k] !== undefined)
+    for (const k of extra) issues.push({ path: [...at, k], message: `an upstream naming a pool takes its settings from it: move "${k}" under pools.${opts.pool}` })
+    const pool = scope.pools.get(opts.pool)
+    if (pool === undefined) {
+      const known = [...scope.pools.keys()]
+      issues.push({ path: [...at, 'pool'], message: `no pool "${opts.pool}" under pools:${known.length === 0 ? ' (there are none)' : ` (known: ${known.join(', ')})`}`, value: opts.pool })
+    }
+    return pool ?? undefined
+  }
+  const members = resolveMembers(u as ParsedUpstream, at, options, issues, opts)
   if (members === undefined) return undefined
+  const failTimeout = opts.failTimeout ?? DEFAULTS['routes.upstream.failTimeout']
   return {
+    key: scope.key,
+    name: scope.name,
     members,
     policy: opts.policy ?? DEFAULTS['routes.upstream.policy'],
-    failTimeout: opts.failTimeout ?? DEFAULTS['routes.upstream.failTimeout'],
+    hashKey: opts.hashKey === undefined ? null : parseHashKey(opts.hashKey),
+    sticky: resolveSticky(opts.sticky, [...at, 'sticky'], issues),
+    healthCheck: resolveHealthCheck(opts.healthCheck),
+    outlier: resolveOutlier(opts.outlier, failTimeout),
+    retry: resolveRetry(opts.retry),
+    maxRequests: opts.maxRequests ?? 0,
+    queue: {
+      size: opts.queue?.size ?? DEFAULTS['routes.upstream.queue.size'],
+      timeout: opts.queue?.timeout ?? DEFAULTS['routes.upstream.queue.timeout']
+    },
+    slowStart: opts.slowStart ?? DEFAULTS['routes.upstream.slowStart'],
+    panicThreshold: opts.panicThreshold ?? DEFAULTS['routes.upstream.panicThreshold'],
+    dnsRefresh: opts.dnsRefresh ?? DEFAULTS['routes.upstream.dnsRefresh'],
+    connectTimeout: scope.connectTimeout,
     maxConnections: opts.maxConnections ?? DEFAULTS['routes.upstream.maxConnections'],
     keepAlive: opts.keepAlive ?? DEFAULTS['routes.upstream.keepAlive'],
     tls: resolveUpstreamTls(opts.tls, options.baseDir, [...at, 'tls'], issues),
@@ -199,29 +249,132 @@ function resolveUpstream (u: ParsedUpstream, at: Path, options: ResolveOptions, 
   }
 }
 
+/** "header:X-User" → { kind: header, name: x-user }. The schema has checked the form. */
+function parseHashKey (key: string): HashKey {
+  if (key === 'client-ip' || key === 'uri') return { kind: key }
+  const colon = key.indexOf(':')
+  const kind = key.slice(0, colon) as 'header' | 'cookie' | 'query'
+  const name = key.slice(colon + 1)
+  return { kind, name: kind === 'header' ? name.toLowerCase() : name }
+}
+
+function resolveSticky (s: ParsedPool['sticky'], at: Path, issues: ConfigIssue[]): ResolvedSticky | null {
+  if (s === undefined) return null
+  let secret: string | null = null
+  if (s.secretEnv !== undefined) {
+    secret = process.env[s.secretEnv] ?? null
+    if (secret === null || secret === '') issues.push({ path: [...at, 'secretEnv'], message: `environment variable ${s.secretEnv} is not set`, value: s.secretEnv })
+  }
+  const sameSite = s.sameSite ?? DEFAULTS['routes.upstream.sticky.sameSite']
+  if (sameSite === 'None' && s.secure === false) issues.push({ path: [...at, 'sameSite'], message: 'SameSite=None needs a Secure cookie (secure: true or left out)' })
+  return {
+    cookie: s.cookie,
+    ttl: s.ttl ?? null,
+    secure: s.secure ?? (sameSite === 'None' ? true : null),
+    httpOnly: s.httpOnly ?? DEFAULTS['routes.upstream.sticky.httpOnly'],
+    sameSite,
+    path: s.path ?? DEFAULTS['routes.upstream.sticky.path'],
+    secret
+  }
+}
+
+/** "200-399,404" → [[200, 399], [404, 404]]. */
+export function parseStatusRanges (v: string | number): [number, number][] {
+  if (typeof v === 'number') return [[v, v]]
+  return v.split(',').map((part) => {
+    const [lo, hi] = part.split('-').map((x) => Number(x.trim()))
+    return [lo, hi ?? lo]
+  })
+}
+
+function resolveHealthCheck (h: ParsedPool['healthCheck']): ResolvedHealthCheck | null {
+  if (h === undefined) return null
+  return {
+    path: h.path,
+    interval: h.interval ?? DEFAULTS['routes.upstream.healthCheck.interval'],
+    timeout: h.timeout ?? DEFAULTS['routes.upstream.healthCheck.timeout'],
+    unhealthyAfter: h.unhealthyAfter ?? DEFAULTS['routes.upstream.healthCheck.unhealthyAfter'],
+    healthyAfter: h.healthyAfter ?? DEFAULTS['routes.upstream.healthCheck.healthyAfter'],
+    expectStatus: parseStatusRanges(h.expectStatus ?? DEFAULTS['routes.upstream.healthCheck.expectStatus']),
+    expectBody: h.expectBody === undefined ? null : new RegExp(h.expectBody),
+    headers: Object.entries(h.headers ?? {}).flat(),
+    host: h.host ?? null
+  }
+}
+
+/** `outlier` settings, or the simple form `failTimeout` (one connection failure ejects for failTimeout), or null. */
+function resolveOutlier (o: ParsedPool['outlier'], failTimeout: number): ResolvedOutlier | null {
+  if (o === undefined) {
+    if (failTimeout <= 0) return null
+    return {
+      consecutiveFailures: 1,
+      statuses: [],
+      countResets: false,
+      baseEjectionTime: failTimeout,
+      maxEjectionTime: failTimeout,
+      maxEjectedPercent: DEFAULTS['routes.upstream.outlier.maxEjectedPercent']
+    }
+  }
+  const base = o.baseEjectionTime ?? DEFAULTS['routes.upstream.outlier.baseEjectionTime']
+  return {
+    consecutiveFailures: o.consecutiveFailures ?? DEFAULTS['routes.upstream.outlier.consecutiveFailures'],
+    statuses: o.statuses ?? DEFAULTS['routes.upstream.outlier.statuses'],
+    countResets: true,
+    baseEjectionTime: base,
+    maxEjectionTime: Math.max(base, o.maxEjectionTime ?? DEFAULTS['routes.upstream.outlier.maxEjectionTime']),
+    maxEjectedPercent: o.maxEjectedPercent ?? DEFAULTS['routes.upstream.outlier.maxEjectedPercent']
+  }
+}
+
+function resolveRetry (r: ParsedPool['retry']): ResolvedRetry {
+  const on = r?.on ?? DEFAULTS['routes.upstream.retry.on']
+  const backoff = r?.backoff ?? DEFAULTS['routes.upstream.retry.backoff']
+  return {
+    attempts: r?.attempts ?? DEFAULTS['routes.upstream.retry.attempts'],
+    connectFailure: on.includes('connect-failure'),
+    reset: on.includes('reset'),
+    timeout: on.includes('timeout'),
+    statuses: on.filter((c): c is number => typeof c === 'number'),
+    backoff,
+    maxBackoff: Math.max(backoff, r?.maxBackoff ?? DEFAULTS['routes.upstream.retry.maxBackoff']),
+    budget: (r?.budget ?? DEFAULTS['routes.upstream.retry.budget']) / 100,
+    bufferBody: r?.bufferBody ?? DEFAULTS['routes.upstream.retry.bufferBody']
+  }
+}
+
 /** The members of an upstream in any of its forms; undefined when one of them is invalid (an issue says why). */
-function resolveMembers (u: ParsedUpstream, at: Path, options: ResolveOptions, issues: ConfigIssue[]): MemberSpec[] | undefined {
+function resolveMembers (u: ParsedUpstream, at: Path, options: ResolveOptions, issues: ConfigIssue[], opts: Partial<ParsedPool>): MemberSpec[] | undefined {
+  const perNode = opts.maxRequestsPerNode ?? 0
+  const defaultWeight = DEFAULTS['routes.upstream.nodes.weight']
   if (typeof u === 'function') {
     const target = resolveHandler(u, at, options.modules, issues)
-    return target === undefined ? undefined : [{ kind: 'handler', id: handlerId(u), target }]
+    return target === undefined ? undefined : [{ kind: 'handler', id: handlerId(u), target, weight: defaultWeight, maxRequests: perNode }]
   }
   if (!Array.isArray(u) && u.fetch !== undefined) {
-    return [{ kind: 'handler', id: handlerId(u.fetch), target: { kind: 'fetch', fetch: u.fetch } }]
+    return [{ kind: 'handler', id: handlerId(u.fetch), target: { kind: 'fetch', fetch: u.fetch }, weight: defaultWeight, maxRequests: perNode }]
   }
   const list = Array.isArray(u) ? u : (u.nodes ?? [{ handler: u.handler! }])
   const listAt = Array.isArray(u) ? at : u.nodes !== undefined ? [...at, 'nodes'] : at
+  const weights = new Map(Object.entries(opts.weights ?? {}))
   const members: MemberSpec[] = []
   for (let i = 0; i < list.length; i++) {
     const m = list[i]
-    if (typeof m === 'string') {
-      const url = new URL(m)
-      members.push({ kind: 'node', id: url.origin, origin: url.origin, protocol: url.protocol as 'http:' | 'https:' })
+    if (typeof m === 'string' || 'url' in m) {
+      const url = new URL(typeof m === 'string' ? m : m.url)
+      const listed = typeof m === 'string' ? m : m.url
+      const weight = (typeof m === 'string' ? undefined : m.weight) ?? weights.get(listed) ?? weights.get(url.origin) ?? defaultWeight
+      weights.delete(listed)
+      weights.delete(url.origin)
+      const id = url.origin
+      if (members.some((x) => x.id === id)) issues.push({ path: [...listAt, i], message: `node ${id} is listed twice`, value: listed })
+      members.push({ kind: 'node', id, origin: url.origin, protocol: url.protocol as 'http:' | 'https:', weight, maxRequests: (typeof m === 'string' ? undefined : m.maxRequests) ?? perNode })
     } else {
       const memberAt = !Array.isArray(u) && u.nodes === undefined ? [...at, 'handler'] : [...listAt, i, 'handler']
       const target = resolveHandler(m.handler, memberAt, options.modules, issues)
-      if (target !== undefined) members.push({ kind: 'handler', id: handlerId(m.handler), target })
+      if (target !== undefined) members.push({ kind: 'handler', id: handlerId(m.handler), target, weight: m.weight ?? defaultWeight, maxRequests: m.maxRequests ?? perNode })
     }
   }
+  for (const k of weights.keys()) issues.push({ path: [...at, 'weights', k], message: 'names no node of this upstream', value: k })
   return members.length === list.length ? members : undefined
 }
 

@@ -9,21 +9,121 @@
 import type { ProxyHooks } from '../hooks.js'
 import type { HandlerTarget, UpstreamTls } from '../upstream/types.js'
 
-/** One member of an upstream: a remote node or an in-process handler. */
-export type MemberSpec =
-  | { kind: 'node', id: string, origin: string, protocol: 'http:' | 'https:' }
+/** One member of an upstream: a remote node or an in-process handler, with its share of traffic. */
+export type MemberSpec = (
+  | {
+    kind: 'node'
+    id: string
+    origin: string
+    protocol: 'http:' | 'https:'
+    /** For an address of a DNS-named node: the name's authority (the Host when the route sends none) ... */
+    authority?: string
+    /** ... and the TLS name. */
+    tlsName?: string
+  }
   | { kind: 'handler', id: string, target: HandlerTarget }
+) & {
+  /** Relative share of traffic (> 0). */
+  weight: number
+  /** Most requests in flight on this member; 0 = no limit. */
+  maxRequests: number
+}
 
 export interface ResolvedTimeouts { connect: number, response: number, idle: number }
 export interface ResolvedHeaderOptions { xForwarded: boolean, forwarded: boolean, via: string | false }
 
 /** The balancing policies a pool can run (balancer/policy.ts). */
-export type PolicyName = 'round-robin'
+export type PolicyName = 'round-robin' | 'weighted-round-robin' | 'least-requests' | 'random-two' | 'first' | 'hash'
+
+/** What the hash policy hashes. */
+export type HashKey =
+  | { kind: 'client-ip' }
+  | { kind: 'uri' }
+  | { kind: 'header', name: string }
+  | { kind: 'cookie', name: string }
+  | { kind: 'query', name: string }
+
+/** Sticky sessions by a cookie Portico sets. */
+export interface ResolvedSticky {
+  cookie: string
+  /** Max-Age in ms, or null for a session cookie. */
+  ttl: number | null
+  /** null: Secure when the client connection is TLS. */
+  secure: boolean | null
+  httpOnly: boolean
+  sameSite: 'Strict' | 'Lax' | 'None'
+  path: string
+  /** HMAC key for cookie values, or null for plain hashes. */
+  secret: string | null
+}
+
+/** Active health checks. */
+export interface ResolvedHealthCheck {
+  path: string
+  interval: number
+  timeout: number
+  unhealthyAfter: number
+  healthyAfter: number
+  /** Passing statuses as inclusive [low, high] ranges. */
+  expectStatus: [number, number][]
+  expectBody: RegExp | null
+  /** Extra headers, flat [name, value, ...]. */
+  headers: string[]
+  /** Host header of the probe, or null for the node's own. */
+  host: string | null
+}
+
+/** Passive health (outlier detection). `failTimeout` alone resolves to this with one failure and no growth. */
+export interface ResolvedOutlier {
+  consecutiveFailures: number
+  /** Response statuses counted as failures. */
+  statuses: number[]
+  /** Whether resets and timeouts count (the simple form counts connection failures only). */
+  countResets: boolean
+  baseEjectionTime: number
+  maxEjectionTime: number
+  maxEjectedPercent: number
+}
+
+/** Retries. */
+export interface ResolvedRetry {
+  /** Most attempts per request, the first included. */
+  attempts: number
+  connectFailure: boolean
+  reset: boolean
+  timeout: boolean
+  /** Response statuses that are retried (when the request may be replayed). */
+  statuses: number[]
+  backoff: number
+  maxBackoff: number
+  /** Retries in flight ≤ budget × requests in flight (a fraction), never fewer than 3. */
+  budget: number
+  /** Request bodies up to this many bytes are kept for replay. */
+  bufferBody: number
+}
 
 export interface ResolvedUpstream {
+  /** Identity of the pool across reloads: "pool:NAME" for `pools:`, "route:NAME" for an inline upstream. */
+  key: string
+  /** For logs and `proxy.pools()`: the pool's or the route's name. */
+  name: string
   members: MemberSpec[]
   policy: PolicyName
-  failTimeout: number
+  hashKey: HashKey | null
+  sticky: ResolvedSticky | null
+  healthCheck: ResolvedHealthCheck | null
+  /** Null when passive health is off (failTimeout 0 and no outlier settings). */
+  outlier: ResolvedOutlier | null
+  retry: ResolvedRetry
+  /** Most requests in flight on the pool; 0 = no limit. */
+  maxRequests: number
+  queue: { size: number, timeout: number }
+  slowStart: number
+  /** Percentage of usable members below which every member is used; 0 = off. */
+  panicThreshold: number
+  /** DNS refresh interval in ms for nodes named by a DNS name; 0 = off. */
+  dnsRefresh: number
+  connectTimeout: number
   maxConnections: number
   keepAlive: number
   /** TLS options for https:// nodes (files already read). */

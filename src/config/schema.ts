@@ -26,6 +26,7 @@ function unit (parse: (v: string | number) => number | undefined, message: strin
   })
 }
 
+const token = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'expected a token such as "Portico"')
 const duration = unit(parseDuration, 'expected a duration such as "5s", "250ms" or a number of milliseconds')
 const size = unit(parseSize, 'expected a size such as "16kb", "256mb" or a number of bytes')
 
@@ -66,21 +67,154 @@ const timeouts = z.strictObject({
   idle: duration.optional()
 })
 
-/** One member of a node list: a URL, or an in-process handler. */
-const member = z.union([nodeUrl, z.strictObject({ handler: handlerRef })], {
-  error: 'expected a node URL such as "http://127.0.0.1:4000" or { handler: ... }'
+/** A node's share of traffic relative to the others of its pool (default 1). */
+const weight = z.number({ error: 'expected a weight: a number greater than 0' }).positive('expected a weight greater than 0').max(1_000_000, 'expected a weight of at most 1000000')
+/** Most requests one node serves at once; beyond it the pool queues (`queue`) or answers 503. */
+const maxRequests = z.number().int().positive('expected a whole number greater than 0')
+
+/** One member of a node list: a URL, `{ url, weight }`, or an in-process handler (with a weight). */
+const member = z.union([
+  nodeUrl,
+  z.strictObject({ url: nodeUrl, weight: weight.optional(), maxRequests: maxRequests.optional() }),
+  z.strictObject({ handler: handlerRef, weight: weight.optional(), maxRequests: maxRequests.optional() })
+], {
+  error: 'expected a node URL such as "http://127.0.0.1:4000", { url, weight } or { handler: ... }'
 })
 
-const upstreamObject = z.strictObject({
-  /** Remote nodes (and in-process handlers) balanced by `policy`. */
-  nodes: z.array(member).min(1, 'expected at least one node').optional(),
-  /** An in-process handler instead of nodes. */
-  handler: handlerRef.optional(),
-  /** In code: a fetch-style handler `(request) => Response` instead of nodes (the same as `handler: { fetch }`). */
-  fetch: z.custom<(request: Request) => Response | Promise<Response>>((v) => typeof v === 'function', 'expected a (request) => Response function').optional(),
-  /** Balancing policy. */
-  policy: z.enum(['round-robin']).optional(),
-  /** How long a node that refused a connection is skipped (passive health). */
+/** What a consistent hash is computed over (docs/balancing.md). */
+const hashKey = z.string().regex(/^(client-ip|uri|(header|cookie):[!#$%&'*+\-.^_`|~0-9A-Za-z]+|query:[^&=#\s]+)$/,
+  'expected client-ip, uri, header:NAME, cookie:NAME or query:NAME')
+
+/** A status list such as "200-399", "200,204" or 200. */
+const statusRanges = z.union([
+  z.number().int().min(100).max(599),
+  z.string().regex(/^\s*[1-5]\d\d(\s*-\s*[1-5]\d\d)?(\s*,\s*[1-5]\d\d(\s*-\s*[1-5]\d\d)?)*\s*$/, 'expected statuses such as "200-399" or "200,204"')
+], { error: 'expected statuses such as "200-399" or "200,204"' })
+
+const regexSource = z.string().superRefine((v, ctx) => {
+  try {
+    RegExp(v)
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `expected a regular expression: ${(err as Error).message}`, input: v })
+  }
+})
+
+/** Active health checks (docs/balancing.md). */
+const healthCheck = z.strictObject({
+  /** The path probed on every node. */
+  path: z.string().startsWith('/', 'expected a path starting with "/"'),
+  /** Time between two probes of a node (each with up to 10% jitter). */
+  interval: duration.optional(),
+  /** A probe without a complete answer within this time fails. */
+  timeout: duration.optional(),
+  /** Consecutive failed probes that mark a healthy node unhealthy. */
+  unhealthyAfter: z.number().int().positive().optional(),
+  /** Consecutive passed probes that mark an unhealthy node healthy. */
+  healthyAfter: z.number().int().positive().optional(),
+  /** Statuses that pass. */
+  expectStatus: statusRanges.optional(),
+  /** A regular expression the body must match (the first 64 KiB are read). */
+  expectBody: regexSource.optional(),
+  /** Extra request headers of the probe. */
+  headers: z.record(z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'expected a header name'), z.string()).optional(),
+  /** The Host of the probe (default: the node's own host and port). */
+  host: z.string().min(1).optional()
+})
+
+/** Passive health, as Envoy's outlier detection (docs/balancing.md). */
+const outlier = z.strictObject({
+  /** Consecutive failures (connect errors, resets, timeouts, `statuses`) that eject a node. */
+  consecutiveFailures: z.number().int().positive().optional(),
+  /** Response statuses that count as failures, e.g. [500, 502, 503, 504]. */
+  statuses: z.array(z.number().int().min(500).max(599)).optional(),
+  /** Ejection time of a first ejection; each further one lasts this times the number of ejections. */
+  baseEjectionTime: duration.optional(),
+  /** Longest ejection. */
+  maxEjectionTime: duration.optional(),
+  /** Most of a pool ever ejected at once, in percent (one node of two or more always can be). */
+  maxEjectedPercent: z.number().min(0).max(100).optional()
+})
+
+const retryCondition = z.union([z.enum(['connect-failure', 'reset', 'timeout']), z.number().int().min(500).max(599)], {
+  error: 'expected connect-failure, reset, timeout or a 5xx status'
+})
+
+/** A percentage: 20 or "20%". */
+const percent = z.union([
+  z.number().min(0).max(100),
+  z.string().regex(/^\s*\d+(\.\d+)?\s*%\s*$/, 'expected a percentage such as "20%"').transform((s) => Number(s.trim().slice(0, -1).trim()))
+], { error: 'expected a percentage such as "20%"' })
+
+/** Retries (docs/balancing.md). */
+const retry = z.strictObject({
+  /** Most attempts per request, the first included (1 turns retries off). */
+  attempts: z.number().int().min(1).max(10).optional(),
+  /** What is retried. */
+  on: z.array(retryCondition).optional(),
+  /** Base of the exponential backoff before a retry (full jitter). */
+  backoff: duration.optional(),
+  /** Longest backoff. */
+  maxBackoff: duration.optional(),
+  /** Retries in flight may be at most this share of the pool's requests in flight (never fewer than 3). */
+  budget: percent.optional(),
+  /** Request bodies up to this size are kept while they stream, so that they can be sent again. */
+  bufferBody: size.optional()
+})
+
+/** Sticky sessions by a cookie Portico sets (docs/balancing.md). */
+const sticky = z.strictObject({
+  /** The cookie's name. */
+  cookie: token,
+  /** Max-Age of the cookie; without it, a session cookie. */
+  ttl: duration.optional(),
+  /** The Secure attribute; default: set when the client connection is TLS. */
+  secure: z.boolean().optional(),
+  /** The HttpOnly attribute. */
+  httpOnly: z.boolean().optional(),
+  /** The SameSite attribute. */
+  sameSite: z.enum(['Strict', 'Lax', 'None']).optional(),
+  /** The Path attribute. */
+  path: z.string().startsWith('/', 'expected a path starting with "/"').optional(),
+  /** Environment variable holding a secret for the cookie values (HMAC-SHA256); without it they are plain SHA-256 hashes. */
+  secretEnv: z.string().min(1).optional()
+})
+
+/** Settings of a pool: balancing, health, retries, load limits and connections. Inline upstreams and `pools:` share them. */
+const poolSettings = {
+  /** Balancing policy (docs/balancing.md). */
+  policy: z.enum(['round-robin', 'weighted-round-robin', 'least-requests', 'random-two', 'first', 'hash'], {
+    error: 'expected one of round-robin, weighted-round-robin, least-requests, random-two, first, hash'
+  }).optional(),
+  /** For policy hash: what to hash. */
+  hashKey: hashKey.optional(),
+  /** Weights by node URL (the same as `{ url, weight }` in the list). */
+  weights: z.record(z.string(), weight).optional(),
+  /** Keep a client on one node with a cookie Portico sets. */
+  sticky: sticky.optional(),
+  /** Active health checks. */
+  healthCheck: healthCheck.optional(),
+  /** Passive health (outlier detection). */
+  outlier: outlier.optional(),
+  /** Retries. */
+  retry: retry.optional(),
+  /** Most requests the pool serves at once (all nodes together). */
+  maxRequests: maxRequests.optional(),
+  /** Most requests each node serves at once (a node's own maxRequests wins). */
+  maxRequestsPerNode: maxRequests.optional(),
+  /** Requests beyond maxRequests wait here, then get 503. */
+  queue: z.strictObject({
+    /** How many requests may wait. */
+    size: z.number().int().min(0).optional(),
+    /** How long one may wait. */
+    timeout: duration.optional()
+  }).optional(),
+  /** A node that becomes healthy again gets a share of traffic growing linearly over this time. */
+  slowStart: duration.optional(),
+  /** Below this percentage of usable nodes, balance over every node (Envoy's panic mode); 0 answers 503 when none is usable. */
+  panicThreshold: z.number().min(0).max(100).optional(),
+  /** How often a node named by a DNS name is resolved again; 0 leaves resolution to each new connection. */
+  dnsRefresh: duration.optional(),
+  /** How long a node that refused or failed to connect is skipped (the simple form of `outlier`). */
   failTimeout: duration.optional(),
   /** Most connections Portico opens to each node. */
   maxConnections: z.number().int().positive().optional(),
@@ -103,9 +237,34 @@ const upstreamObject = z.strictObject({
   }).optional(),
   /** Speak HTTP/2 to https:// nodes that offer it by ALPN (undici allowH2). */
   http2: z.boolean().optional()
-}).refine((u) => [u.nodes, u.handler, u.fetch].filter((v) => v !== undefined).length === 1, {
-  message: 'an upstream has exactly one of "nodes", "handler" or "fetch"'
-})
+}
+
+const HASH_NEEDS_KEY = 'policy "hash" needs a hashKey: client-ip, uri, header:NAME, cookie:NAME or query:NAME'
+
+const upstreamObject = z.strictObject({
+  /** Remote nodes (and in-process handlers) balanced by `policy`. */
+  nodes: z.array(member).min(1, 'expected at least one node').optional(),
+  /** An in-process handler instead of nodes. */
+  handler: handlerRef.optional(),
+  /** In code: a fetch-style handler `(request) => Response` instead of nodes (the same as `handler: { fetch }`). */
+  fetch: z.custom<(request: Request) => Response | Promise<Response>>((v) => typeof v === 'function', 'expected a (request) => Response function').optional(),
+  /** A pool named under the top-level `pools:`; its nodes, settings and state are the pool's. */
+  pool: z.string().min(1).optional(),
+  ...poolSettings
+}).refine((u) => [u.nodes, u.handler, u.fetch, u.pool].filter((v) => v !== undefined).length === 1, {
+  message: 'an upstream has exactly one of "nodes", "handler", "fetch" or "pool"'
+}).refine((u) => u.policy !== 'hash' || u.hashKey !== undefined, { message: HASH_NEEDS_KEY, path: ['policy'] })
+
+/** A pool under the top-level `pools:`: nodes (or a handler) and the settings of an inline upstream. */
+const namedPool = z.strictObject({
+  /** Remote nodes (and in-process handlers). */
+  nodes: z.array(member).min(1, 'expected at least one node').optional(),
+  /** An in-process handler instead of nodes. */
+  handler: handlerRef.optional(),
+  ...poolSettings
+}).refine((u) => (u.nodes === undefined) !== (u.handler === undefined), {
+  message: 'a pool has exactly one of "nodes" or "handler"'
+}).refine((u) => u.policy !== 'hash' || u.hashKey !== undefined, { message: HASH_NEEDS_KEY, path: ['policy'] })
 
 /** A node list, or the object form. */
 export const upstreamSchema = z.union([
@@ -182,7 +341,6 @@ const tlsOptions = z.strictObject({
   watch: z.boolean().optional()
 })
 
-const token = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'expected a token such as "Portico"')
 
 /** The proxy cache settings (docs/cache.md). */
 const cacheSettings = z.strictObject({
@@ -242,6 +400,8 @@ export const configSchema = z.strictObject({
   cache: z.union([z.boolean(), cacheSettings]).optional(),
   /** The admin API (purge, cache statistics). */
   admin: adminSettings.optional(),
+  /** Named upstream pools, referenced by `upstream: { pool: NAME }` from any number of routes. */
+  pools: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'expected a pool name of letters, digits, ".", "_" and "-"'), namedPool).optional(),
   /** Timeouts for every route (a route may set its own). */
   timeouts: timeouts.optional(),
   /** Forwarding-header options for every route (a route may set its own). */
@@ -281,6 +441,8 @@ export type UpstreamConfig = z.input<typeof upstreamSchema>
 export type ParsedConfig = z.output<typeof configSchema>
 export type ParsedRoute = z.output<typeof routeSchema>
 export type ParsedUpstream = z.output<typeof upstreamSchema>
+/** A pool under `pools:` after the shape pass. */
+export type ParsedPool = z.output<typeof namedPool>
 
 /** Identity helper for typed config files: `export default defineConfig({ ... })`. */
 export function defineConfig (config: PorticoConfig): PorticoConfig {

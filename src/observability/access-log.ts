@@ -1,6 +1,7 @@
 /**
  * The access log: one line per exchange, at level info, with stable camelCase fields (docs/config.md, `log.access`):
- * reqId, remoteAddr, method, host, path, route, upstream, status, bytes, durationMs, and `error` (a PORTICO_ERR_*
+ * reqId, remoteAddr, method, host, path, route, upstream, attempts (and failedAttempts after retries), status, bytes,
+ * durationMs, and `error` (a PORTICO_ERR_*
  * code) on every answer Portico made itself. The same record goes to `onResponse` hooks, whether or not the log is
  * on. Both exchange kinds (exchange.ts, upgrade.ts) build their record here and end here.
  */
@@ -18,6 +19,10 @@ export interface AccessRecord {
   path: string
   route: string | null
   upstream: string | null
+  /** Attempts made upstream (the pool's retries included), when a node was tried. */
+  attempts?: number
+  /** The attempts that failed and were retried: each node and its error code (or "status 503"). */
+  failedAttempts?: FailedAttempt[]
   status: number
   bytes: number
   durationMs: number
@@ -33,6 +38,9 @@ export interface AccessRecord {
   bytesIn?: number
 }
 
+/** One attempt that failed and was retried. */
+export interface FailedAttempt { upstream: string, error: string }
+
 /** Where records go. */
 export interface AccessLogSink {
   logger: Logger
@@ -45,7 +53,7 @@ export function wantsRecord (sink: AccessLogSink, hooks: CompiledHooks | null): 
 }
 
 /** The record of an exchange that is over. `start` is its `performance.now()` at arrival. */
-export function accessRecord (ctx: HookContext, upstream: string | null, status: number, bytes: number, start: number, error: string | undefined): AccessRecord {
+export function accessRecord (ctx: HookContext, upstream: string | null, status: number, bytes: number, start: number, error: string | undefined, failed: FailedAttempt[] | null = null): AccessRecord {
   const req: IncomingMessage = ctx.req
   const record: AccessRecord = {
     reqId: ctx.id,
@@ -59,6 +67,8 @@ export function accessRecord (ctx: HookContext, upstream: string | null, status:
     bytes,
     durationMs: Math.round((performance.now() - start) * 1000) / 1000
   }
+  if (upstream !== null) record.attempts = failed === null ? 1 : failed.length + 1
+  if (failed !== null) record.failedAttempts = failed
   if (error !== undefined) record.error = error
   return record
 }

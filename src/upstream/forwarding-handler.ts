@@ -19,6 +19,10 @@ export class ForwardingHandler implements ResponseHandler {
     this.inner.onAttempt?.(upstreamId)
   }
 
+  onRetry (upstreamId: string, code: string): void {
+    this.inner.onRetry?.(upstreamId, code)
+  }
+
   onConnect (abort: (reason?: Error) => void): void {
     this.inner.onConnect(abort)
   }

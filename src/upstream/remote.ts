@@ -21,6 +21,8 @@ export interface RemoteNodeOptions {
   tls?: UpstreamTls
   /** Offer HTTP/2 by ALPN to https:// origins. */
   http2?: boolean
+  /** The Host sent when a request carries none (an address of a DNS-named node: the name, not the address). */
+  authority?: string
 }
 
 /** A remote node reached over HTTP/1.1 with a keep-alive pool. */
@@ -29,9 +31,11 @@ export class RemoteNode implements Upstream {
   readonly #pool: Pool
   /** For https:// nodes: one constant name per request, so undici never derives one from the Host header. */
   readonly #servername: string | undefined
+  readonly #authority: string | undefined
 
   constructor (origin: string, options: RemoteNodeOptions, id = origin) {
     this.id = id
+    this.#authority = options.authority
     const url = new URL(origin)
     let connect = options.connect ?? { timeout: options.connectTimeout }
     if (options.connect === undefined && url.protocol === 'https:') {
@@ -60,7 +64,7 @@ export class RemoteNode implements Upstream {
     const options: Dispatcher.DispatchOptions & { servername?: string } = {
       path: req.path,
       method: req.method,
-      headers: req.headers,
+      headers: this.#authority === undefined ? req.headers : withHost(req.headers, this.#authority),
       body: req.body,
       headersTimeout: opts.headersTimeout,
       bodyTimeout: opts.bodyTimeout,
@@ -80,6 +84,12 @@ export class RemoteNode implements Upstream {
   destroy (): Promise<void> {
     return this.#pool.destroy()
   }
+}
+
+/** `headers` with a Host field added when it has none. */
+function withHost (headers: string[], authority: string): string[] {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i].length === 4 && headers[i].toLowerCase() === 'host') return headers
+  return ['host', authority, ...headers]
 }
 
 /**

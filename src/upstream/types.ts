@@ -20,6 +20,10 @@ export interface UpstreamRequest {
   body: Readable | null
   /** For an upgrade (WebSocket) handshake: the protocol to ask for; the handler then needs `onUpgrade`. */
   upgrade?: string
+  /** The client's address (the hash policy's `client-ip`). */
+  clientAddress?: string
+  /** The client connection is TLS (the sticky cookie's default Secure attribute). */
+  clientTls?: boolean
 }
 
 /** Per-request limits. */
@@ -37,6 +41,8 @@ export interface DispatchOptions {
 export interface ResponseHandler {
   /** A pool chose the member an attempt goes to (its id, for logs); called before that attempt's `onConnect`. */
   onAttempt? (upstreamId: string): void
+  /** An attempt failed and another follows: the member and the failure's registry code (for the access log). */
+  onRetry? (upstreamId: string, code: string): void
   /** The attempt is under way; `abort` cancels it (the handler then gets `onError`). */
   onConnect (abort: (reason?: Error) => void): void
   /**

@@ -94,7 +94,7 @@ test('upstream: { fetch } takes a fetch-style function directly, as handler: { f
   assert.equal(r.status, 201)
   assert.equal(r.body.toString(), 'direct GET ?q=1')
   assert.throws(() => createProxy({ routes: [{ upstream: { fetch: async () => new Response('x'), nodes: ['http://127.0.0.1:1'] } }] }),
-    (err: Error) => /exactly one of "nodes", "handler" or "fetch"/.test(err.message))
+    (err: Error) => /exactly one of "nodes", "handler", "fetch" or "pool"/.test(err.message))
 })
 
 test('a throwing handler becomes 502 PORTICO_ERR_HANDLER_FAILED; an async rejection too', async (t) => {

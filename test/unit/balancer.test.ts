@@ -1,12 +1,12 @@
 /**
- * Pools (src/balancer/): round-robin over usable members, passive health, and the retry rules read from the error
+ * Pools (src/balancer/): selection over usable members, passive health, and the retry rules read from the error
  * registry. Members are in-test objects implementing Portico's own `Upstream` interface, answering synchronously.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Readable } from 'node:stream'
-import { UpstreamPool } from '../../src/balancer/pool.js'
-import { RoundRobin, createPolicy } from '../../src/balancer/policy.js'
+import { UpstreamPool, type PoolSettings } from '../../src/balancer/pool.js'
+import { loadConfigObjectSync } from '../../src/config/load.js'
 import type { DispatchOptions, ResponseHandler, Upstream, UpstreamRequest } from '../../src/upstream/types.js'
 
 type Behaviour = 'ok' | 'refused' | 'reset' | 'throw' | 'timeout' | 'reset-after-head'
@@ -55,46 +55,57 @@ class Recorder implements ResponseHandler {
 const OPTS: DispatchOptions = { headersTimeout: 0, bodyTimeout: 0 }
 const get = (method = 'GET', body: Readable | null = null): UpstreamRequest => ({ method, path: '/', headers: [], body })
 
+/** A pool's settings as the config resolves them (real defaults), with `upstream` options on top; no backoff unless asked. */
+function settingsFor (upstream: Record<string, unknown> = {}): PoolSettings {
+  const retry = { backoff: 0, ...(upstream.retry as object | undefined) }
+  const cfg = loadConfigObjectSync({ routes: [{ upstream: { nodes: ['http://127.0.0.1:1'], ...upstream, retry } }] })
+  const { members: _members, ...settings } = cfg.routes[0].upstream
+  return settings
+}
+
+/** A pool over in-test members, each with weight 1. */
+function poolOf (members: Upstream[], upstream: Record<string, unknown> = {}): UpstreamPool {
+  return new UpstreamPool(settingsFor(upstream), members.map((m) => ({ id: m.id, upstream: m, transportKey: m.id, weight: 1, maxRequests: 0 })))
+}
+
 function send (pool: UpstreamPool, req = get()): Recorder {
   const r = new Recorder()
   pool.dispatch(req, OPTS, r)
   return r
 }
 
-test('round-robin: each usable member in turn', () => {
-  const p = new RoundRobin()
-  const all = (): boolean => true
-  assert.deepEqual([p.pick(3, all), p.pick(3, all), p.pick(3, all), p.pick(3, all)], [0, 1, 2, 0])
-  assert.deepEqual([p.pick(3, (i) => i !== 2), p.pick(3, (i) => i !== 2)], [1, 0], 'skips the unusable one')
-  assert.equal(p.pick(3, () => false), -1)
-  assert.ok(createPolicy('round-robin') instanceof RoundRobin, 'upstream.policy names the implementation')
+test('select: a member already tried by the request is skipped; none left: no pick', () => {
+  const pool = poolOf([new Member('a'), new Member('b'), new Member('c')])
+  const ids = (tried: number[]): string | null => pool.pick(get(), tried.map((i) => pool.members[i]), null)?.id ?? null
+  assert.deepEqual([ids([]), ids([]), ids([])], ['a', 'b', 'c'])
+  assert.equal(ids([0]), 'b')
+  assert.equal(ids([0, 1, 2]), null)
+  const one = poolOf([new Member('a')])
+  assert.equal(one.pick(get(), null, null)?.id, 'a')
+  assert.equal(one.pick(get(), [one.members[0]], null), null)
 })
 
-test('select: excluded members are skipped; -1 when every member is excluded', () => {
-  const pool = new UpstreamPool([new Member('a'), new Member('b'), new Member('c')], { failTimeout: 60_000 })
-  assert.deepEqual([pool.select(0), pool.select(0), pool.select(0)], [0, 1, 2])
-  assert.equal(pool.select(0b001), 1)
-  assert.equal(pool.select(0b111), -1)
-  const one = new UpstreamPool([new Member('a')], { failTimeout: 60_000 })
-  assert.equal(one.select(0), 0)
-  assert.equal(one.select(1), -1)
-})
-
-test('passive health: a member marked down is skipped for failTimeout; when all are down one is still tried', () => {
-  const pool = new UpstreamPool([new Member('a'), new Member('b')], { failTimeout: 60_000 })
-  pool.markDown(0)
-  assert.deepEqual([pool.select(0), pool.select(0), pool.select(0)], [1, 1, 1])
-  pool.markDown(1)
-  assert.notEqual(pool.select(0), -1, 'all down: try one anyway, so a recovered node is found')
-  const off = new UpstreamPool([new Member('a'), new Member('b')], { failTimeout: 0 })
-  off.markDown(0)
-  assert.deepEqual([off.select(0), off.select(0)], [0, 1], 'failTimeout 0 disables it')
+test('passive health (failTimeout): a member that failed to connect is skipped; the last usable one never is', () => {
+  const a = new Member('a', 'refused')
+  const b = new Member('b', 'refused')
+  const c = new Member('c')
+  const pool = poolOf([a, b, c], { failTimeout: 60_000 })
+  for (let i = 0; i < 6; i++) assert.equal(send(pool).status, 200)
+  assert.equal(a.calls.length, 1, 'ejected after its first failure')
+  assert.equal(pool.members[0].status, 'ejected')
+  // maxEjectedPercent 50% of 3 members: one ejection at a time, so b stays in rotation (and fails over to c).
+  assert.equal(pool.members[1].status, 'healthy')
+  assert.ok(b.calls.length >= 2)
+  const off = poolOf([new Member('a', 'refused'), new Member('b')], { failTimeout: 0 })
+  send(off)
+  send(off)
+  assert.equal(off.members[0].status, 'healthy', 'failTimeout 0 disables it')
 })
 
 test('a refused connection goes to the next member, which answers; the refusing member is then skipped', () => {
   const a = new Member('a', 'refused')
   const b = new Member('b')
-  const pool = new UpstreamPool([a, b], { failTimeout: 60_000 })
+  const pool = poolOf([a, b], { failTimeout: 60_000 })
   const r = send(pool)
   assert.equal(r.status, 200)
   assert.equal(r.error, null)
@@ -106,44 +117,49 @@ test('a refused connection goes to the next member, which answers; the refusing 
 
 test('a body not read yet is replayed after a connection failure; a body already read never is', () => {
   const fresh = Readable.from([Buffer.from('x')])
-  const pool = new UpstreamPool([new Member('a', 'refused'), new Member('b')], { failTimeout: 60_000 })
+  const pool = poolOf([new Member('a', 'refused'), new Member('b')], { failTimeout: 60_000 })
   assert.equal(send(pool, get('POST', fresh)).status, 200)
 
   const read = Readable.from([Buffer.from('x')])
   read.read()
-  const pool2 = new UpstreamPool([new Member('a', 'refused'), new Member('b')], { failTimeout: 60_000 })
+  const pool2 = poolOf([new Member('a', 'refused'), new Member('b')], { failTimeout: 60_000 })
   const r = send(pool2, get('POST', read))
   assert.equal(r.error?.code, 'PORTICO_ERR_UPSTREAM_REFUSED')
   assert.deepEqual(r.attempts, ['a'])
 })
 
-test('a reset is retried only for an idempotent method without a body (retry rule "idempotent", RFC 9110 §9.2.2)', () => {
+test('a reset is retried only for an idempotent method (retry rule "idempotent", RFC 9110 §9.2.2), its body kept for replay', () => {
   for (const method of ['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE']) {
-    const pool = new UpstreamPool([new Member('a', 'reset'), new Member('b')], { failTimeout: 60_000 })
+    const pool = poolOf([new Member('a', 'reset'), new Member('b')], { failTimeout: 60_000 })
     assert.equal(send(pool, get(method)).status, 200, method)
   }
-  const post = new UpstreamPool([new Member('a', 'reset'), new Member('b')], { failTimeout: 60_000 })
+  const post = poolOf([new Member('a', 'reset'), new Member('b')], { failTimeout: 60_000 })
   assert.equal(send(post, get('POST')).error?.code, 'PORTICO_ERR_UPSTREAM_RESET')
-  const withBody = new UpstreamPool([new Member('a', 'reset'), new Member('b')], { failTimeout: 60_000 })
-  assert.equal(send(withBody, get('PUT', Readable.from([Buffer.from('x')]))).error?.code, 'PORTICO_ERR_UPSTREAM_RESET')
+  const b = new Member('b')
+  const withBody = poolOf([new Member('a', 'reset'), b], { failTimeout: 60_000 })
+  const body = Readable.from([Buffer.from('x')])
+  assert.equal(send(withBody, get('PUT', body)).status, 200)
+  assert.notEqual(b.calls[0].body, body, 'the replay is a stream of the kept body')
+  const off = poolOf([new Member('a', 'reset'), new Member('b')], { retry: { on: ['connect-failure'] } })
+  assert.equal(send(off, get('PUT', Readable.from([Buffer.from('x')]))).error?.code, 'PORTICO_ERR_UPSTREAM_RESET', 'reset not in retry.on')
 })
 
 test('a reset on the only member is tried once more on it (the keep-alive race), then fails', () => {
   const once = new Member('a', 'reset', 'ok')
-  assert.equal(send(new UpstreamPool([once], { failTimeout: 60_000 })).status, 200)
+  assert.equal(send(poolOf([once], { failTimeout: 60_000 })).status, 200)
   assert.equal(once.calls.length, 2)
   const always = new Member('a', 'reset')
-  const r = send(new UpstreamPool([always], { failTimeout: 60_000 }))
+  const r = send(poolOf([always], { failTimeout: 60_000 }))
   assert.equal(r.error?.code, 'PORTICO_ERR_UPSTREAM_RESET')
   assert.equal(always.calls.length, 2)
 })
 
 test('never retried: a failure the registry marks "never", or one after the response head', () => {
-  const timeout = new UpstreamPool([new Member('a', 'timeout'), new Member('b')], { failTimeout: 60_000 })
+  const timeout = poolOf([new Member('a', 'timeout'), new Member('b')], { failTimeout: 60_000 })
   const r = send(timeout)
   assert.equal(r.error?.code, 'PORTICO_ERR_UPSTREAM_TIMEOUT')
   assert.deepEqual(r.attempts, ['a'])
-  const late = new UpstreamPool([new Member('a', 'reset-after-head'), new Member('b')], { failTimeout: 60_000 })
+  const late = poolOf([new Member('a', 'reset-after-head'), new Member('b')], { failTimeout: 60_000 })
   const r2 = send(late)
   assert.equal(r2.status, 200)
   assert.deepEqual(r2.attempts, ['a'])
@@ -151,17 +167,19 @@ test('never retried: a failure the registry marks "never", or one after the resp
 })
 
 test('a member whose dispatch throws counts as a failed attempt', () => {
-  const pool = new UpstreamPool([new Member('a', 'throw'), new Member('b')], { failTimeout: 60_000 })
+  const pool = poolOf([new Member('a', 'throw'), new Member('b')], { failTimeout: 60_000 })
   const r = send(pool)
   assert.equal(r.error?.code, 'PORTICO_ERR_INTERNAL', 'an unknown failure is not retried')
   assert.deepEqual(r.attempts, ['a'])
 })
 
-test('attempts are bounded: at most max(2, min(members, 5))', () => {
+test('attempts are bounded by retry.attempts (default 3, the first included)', () => {
   const members = Array.from({ length: 8 }, (_, i) => new Member(`m${i}`, 'refused'))
-  const r = send(new UpstreamPool(members, { failTimeout: 60_000 }))
+  const r = send(poolOf(members, { failTimeout: 60_000 }))
   assert.equal(r.error?.code, 'PORTICO_ERR_UPSTREAM_REFUSED')
-  assert.equal(r.attempts.length, 5)
+  assert.equal(r.attempts.length, 3)
+  const five = send(poolOf(members.map((m) => new Member(m.id, 'refused')), { retry: { attempts: 5, backoff: 0 } }))
+  assert.equal(five.attempts.length, 5)
 })
 
 test('an abort by the client is never retried', () => {
@@ -177,7 +195,7 @@ test('an abort by the client is never retried', () => {
   const r = new Recorder()
   let abort: ((e?: Error) => void) | null = null
   const handler: ResponseHandler = { ...r, onAttempt: (id) => r.onAttempt(id), onConnect: (a) => { abort = a }, onHeaders: () => true, onData: () => true, onComplete: () => {}, onError: (e) => { r.error = e } }
-  new UpstreamPool([aborting, new Member('b')], { failTimeout: 60_000 }).dispatch(get(), OPTS, handler)
+  poolOf([aborting, new Member('b')], { failTimeout: 60_000 }).dispatch(get(), OPTS, handler)
   assert.ok(abort !== null)
   ;(abort as (e?: Error) => void)()
   assert.equal(calls, 1)
@@ -185,5 +203,5 @@ test('an abort by the client is never retried', () => {
 })
 
 test('a pool with no members cannot be built', () => {
-  assert.throws(() => new UpstreamPool([], { failTimeout: 0 }), (e: Error & { code?: string }) => e.code === 'PORTICO_ERR_UPSTREAM_UNAVAILABLE')
+  assert.throws(() => poolOf([], { failTimeout: 0 }), (e: Error & { code?: string }) => e.code === 'PORTICO_ERR_UPSTREAM_UNAVAILABLE')
 })

@@ -65,7 +65,15 @@ test('the registry: codes, statuses, Proxy-Status types and retry rules are cons
     assert.equal(ERRORS[`PORTICO_ERR_UPSTREAM_${code}`].retry, 'any', `${code}: the connection never formed`)
   }
   assert.equal(ERRORS.PORTICO_ERR_UPSTREAM_RESET.retry, 'idempotent', 'the node may have seen the request')
-  assert.equal(ERRORS.PORTICO_ERR_UPSTREAM_TIMEOUT.retry, 'never')
+  assert.equal(ERRORS.PORTICO_ERR_UPSTREAM_TIMEOUT.retry, 'idempotent', 'a slow node may have seen it too (retried only when retry.on names timeout)')
+  assert.equal(ERRORS.PORTICO_ERR_UPSTREAM_IDLE_TIMEOUT.retry, 'never', 'the response had started')
+  // Every retryable failure names the retry.on condition that lets a pool retry it.
+  for (const [code, spec] of Object.entries(ERRORS) as [string, { retry: string, condition?: string }][]) {
+    assert.equal(spec.retry !== 'never', spec.condition !== undefined, code)
+  }
+  assert.equal(ERRORS.PORTICO_ERR_UPSTREAM_REFUSED.condition, 'connect-failure')
+  assert.equal(ERRORS.PORTICO_ERR_UPSTREAM_RESET.condition, 'reset')
+  assert.equal(ERRORS.PORTICO_ERR_UPSTREAM_TIMEOUT.condition, 'timeout')
 })
 
 test('ProxyError carries its registry entry; isProxyError recognises a copy from another realm', () => {

@@ -35,7 +35,8 @@ routes:
   assert.equal(r.stripPrefix, true)
   assert.equal(r.preserveHost, false)
   assert.deepEqual(r.timeouts, { connect: 1000, response: 120_000, idle: 60_000 })
-  assert.equal(r.upstream.failTimeout, 2000)
+  assert.equal(r.upstream.outlier?.baseEjectionTime, 2000, 'failTimeout is the simple form of passive health')
+  assert.equal(r.upstream.connectTimeout, 1000)
   assert.equal(config.routes[0].preserveHost, true)
 })
 
