@@ -51,6 +51,12 @@ export class DnsMembers {
     this.#lookup = lookup
   }
 
+  /** Takes over the addresses another instance knew (a reload), so members keep their identity and state. */
+  adopt (previous: DnsMembers | null): void {
+    if (previous === null) return
+    for (const [name, addrs] of previous.#addresses) this.#addresses.set(name, addrs)
+  }
+
   /** The members now: each named node as its known addresses (or as the name, before the first answer). */
   current (): MemberSpec[] {
     const out: MemberSpec[] = []

@@ -44,6 +44,7 @@ export class PoolRegistry {
       const { members, ...settings } = spec
       const entry = this.#pools.get(key)
       const dns = DnsMembers.for(members, spec.dnsRefresh, this.#logger, this.#lookup)
+      dns?.adopt(entry?.dns ?? null)
       const inits = dns?.current() ?? members
       if (entry === undefined) {
         const pool = new UpstreamPool(settings, inits.map((m) => this.#member(m, spec)), { logger: this.#logger, events: this.#events })

@@ -35,11 +35,13 @@ export interface DispatchOptions {
 }
 
 /**
- * Receives one response. Calls come in this order: `onConnect` once per attempt, then either `onError`, or
- * `onHeaders` (possibly several times for 1xx interim responses), `onData`*, and `onComplete` or `onError`.
+ * Receives one response. Calls come in this order: `onConnect` (once per attempt from a transport; once per
+ * request, before the first attempt, from a pool), then either `onError`, or `onHeaders` (possibly several times for
+ * 1xx interim responses), `onData`*, and `onComplete` or `onError`. A pool also calls `onAttempt` before each
+ * attempt and `onRetry` after each failed one that is tried again.
  */
 export interface ResponseHandler {
-  /** A pool chose the member an attempt goes to (its id, for logs); called before that attempt's `onConnect`. */
+  /** A pool chose the member an attempt goes to (its id, for logs). */
   onAttempt? (upstreamId: string): void
   /** An attempt failed and another follows: the member and the failure's registry code (for the access log). */
   onRetry? (upstreamId: string, code: string): void
