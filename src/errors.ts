@@ -63,7 +63,7 @@ export const ERRORS = {
   },
   PORTICO_ERR_REQUEST_TIMEOUT: {
     status: 408, source: 'downstream', retry: 'never', proxyStatus: 'http_request_error',
-    description: 'The client did not send the whole request within server.requestTimeout.'
+    description: 'The client did not send the whole request within server.requestTimeout, or paused its body for longer than server.bodyTimeout.'
   },
   PORTICO_ERR_CLIENT_ABORTED: {
     status: 499, source: 'downstream', retry: 'never', proxyStatus: 'http_request_error',

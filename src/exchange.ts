@@ -46,6 +46,8 @@ export class Exchange implements ResponseHandler, Answerable {
   /** The route name, or null when no route matched (HookContext). */
   readonly route: string | null
   #upstreamId: string | null = null
+  /** HookContext: the client's address (set by the pipeline when it is behind a trusted proxy). */
+  clientAddress: string | undefined
   #failed: FailedAttempt[] | null = null
   #abort: ((reason?: Error) => void) | null = null
   #resume: (() => void) | null = null
@@ -56,6 +58,8 @@ export class Exchange implements ResponseHandler, Answerable {
   #waitingDrain = false
   /** Set by the pipeline for routes with HSTS on TLS connections (RFC 6797 §7.1). */
   hsts: string | null = null
+  /** The Via entry this proxy adds to responses it forwards (RFC 9110 §7.6.3: both ways), or null (headers.via false). */
+  via: string | null = null
   /** RFC 9211 Cache-Status for responses Portico builds itself (errors) on cached routes; set by the cache. */
   cacheStatus: string | null = null
 
@@ -65,6 +69,7 @@ export class Exchange implements ResponseHandler, Answerable {
     this.id = id
     this.#hooks = hooks
     this.req = req
+    this.clientAddress = req.socket?.remoteAddress
     this.res = res
     this.#ctx = ctx
     this.host = host
@@ -113,6 +118,7 @@ export class Exchange implements ResponseHandler, Answerable {
         status = edited
       }
       if (this.hsts !== null && !hasField(headers, 'strict-transport-security')) headers.push('strict-transport-security', this.hsts)
+      if (this.via !== null) appendVia(headers, this.via)
       if (this.#ctx.isDraining()) res.shouldKeepAlive = false
       // RFC 9113 §8.3.2: HTTP/2 has no reason phrase.
       if (this.req.httpVersionMajor >= 2) res.writeHead(status, headers)
@@ -266,4 +272,15 @@ function tlsFacts (socket: unknown): TlsFacts | null {
     s[TLS_FACTS] = facts
   }
   return facts
+}
+
+/** RFC 9110 §7.6.3: appends this proxy's entry to the response's Via (one field, in order). */
+function appendVia (headers: string[], entry: string): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i].length === 3 && headers[i].toLowerCase() === 'via') {
+      headers[i + 1] = `${headers[i + 1]}, ${entry}`
+      return
+    }
+  }
+  headers.push('via', entry)
 }

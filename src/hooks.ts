@@ -23,6 +23,11 @@ export interface HookContext {
   readonly route: string | null
   /** The normalized request host. */
   readonly host: string
+  /**
+   * The client's address: the socket's peer, or behind a trusted proxy (`trustedProxies`) the right-most untrusted
+   * address of its X-Forwarded-For chain. What the access log, the hash policy and IP rules use.
+   */
+  readonly clientAddress: string | undefined
 }
 
 /** A response a hook answers with instead of forwarding. */

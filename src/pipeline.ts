@@ -14,6 +14,8 @@ import { Exchange, type ExchangeContext } from './exchange.js'
 import { UpgradeExchange } from './upgrade.js'
 import { runOnRequest, runOnUpstreamRequest, type CompiledHooks } from './hooks.js'
 import { normalizeHost } from './routing/host.js'
+import { routingTarget, targetError, type PathError } from './routing/path.js'
+import { forwardedClient } from './http/client-identity.js'
 import { stripPrefix } from './routing/router.js'
 import { mountPrefix } from './routing/mount.js'
 import { buildUpstreamHeaders, INVALID_HOST } from './upstream/headers.js'
@@ -29,6 +31,7 @@ export type NextFunction = (err?: unknown) => void
 
 /** Where a request goes, after normalize and route. */
 interface Routed {
+  /** The target as forwarded (before stripPrefix): the original bytes, or the normalised path (paths.normalize). */
   target: string
   hostRaw: string
   host: string
@@ -36,9 +39,31 @@ interface Routed {
   prefixLength: number
 }
 
+/** Who sent a request: the socket's peer, and whether it is a trusted proxy (then `address` is the client it reported). */
+interface Client {
+  peer: string | undefined
+  address: string | undefined
+  trusted: boolean
+}
+
 /** "https" when the client connection is TLS. */
 function schemeOf (req: IncomingMessage): 'http' | 'https' {
   return (req.socket as { encrypted?: boolean } | null)?.encrypted === true ? 'https' : 'http'
+}
+
+/** The client of a request (http/client-identity.ts); with no trusted proxies, always the peer. */
+function clientOf (runtime: Runtime, req: IncomingMessage): Client {
+  const peer = req.socket?.remoteAddress
+  const trust = runtime.trust
+  if (trust === null || !trust.has(peer)) return { peer, address: peer, trusted: false }
+  return { peer, address: forwardedClient(req.rawHeaders, trust)?.address ?? peer, trusted: true }
+}
+
+const PATH_ERRORS: Record<PathError, string> = {
+  fragment: 'a request target has no fragment (RFC 9112 §3.2)',
+  'invalid-character': 'invalid character in the request target',
+  'above-root': 'the path climbs above "/"',
+  'encoded-slash': 'an encoded slash or backslash in the path (paths.rejectEncodedSlash)'
 }
 
 /**
@@ -58,26 +83,36 @@ function route (runtime: Runtime, req: IncomingMessage): Routed | ProxyError | n
   }
   const host = hostRaw === undefined || hostRaw === '' ? (req.httpVersionMinor === 0 ? '' : null) : normalizeHost(hostRaw)
   if (host === null) return new ProxyError('PORTICO_ERR_BAD_REQUEST', 'invalid Host')
-  const match = runtime.router.match(host, target)
+  // Routing sees the normalised path (routing/path.ts): no prefix can be escaped with dot segments or encodings.
+  const paths = runtime.paths
+  const routing = paths.normalize === 'off' ? (targetError(target) ?? target) : routingTarget(target, paths)
+  if (routing in PATH_ERRORS) return new ProxyError('PORTICO_ERR_BAD_REQUEST', PATH_ERRORS[routing as PathError])
+  const match = runtime.router.match(host, routing)
   if (match === null) return null
-  return { target, hostRaw: hostRaw ?? '', host, route: match.route, prefixLength: match.prefixLength }
+  // The node gets the bytes the client sent (route-only), unless they must change: the normalised form when asked
+  // (forward), or when a prefix is stripped from a path that normalising changed (the prefix length is the
+  // normalised form's).
+  const forwarded = routing === target || (paths.normalize === 'route-only' && !match.route.stripPrefix) ? target : routing
+  return { target: forwarded, hostRaw: hostRaw ?? '', host, route: match.route, prefixLength: match.prefixLength }
 }
 
 /**
  * The upstream request head for a routed request, after onUpstreamRequest hooks; a ProxyError to answer with when
  * the head carries two Host fields (400) or a hook threw (500).
  */
-function upstreamHead (hooks: CompiledHooks | null, exchange: Exchange | UpgradeExchange, req: IncomingMessage, routed: Routed): { path: string, headers: string[] } | ProxyError {
+function upstreamHead (hooks: CompiledHooks | null, exchange: Exchange | UpgradeExchange, req: IncomingMessage, routed: Routed, client: Client): { path: string, headers: string[] } | ProxyError {
   const r = routed.route
   const headers = buildUpstreamHeaders(req.rawHeaders, {
-    clientAddress: req.socket?.remoteAddress,
+    peer: client.peer,
+    clientAddress: client.address,
+    trusted: client.trusted,
     proto: schemeOf(req),
     host: routed.hostRaw,
     httpVersion: req.httpVersion
   }, r.headerOptions)
   if (headers === INVALID_HOST) return new ProxyError('PORTICO_ERR_BAD_REQUEST', 'more than one Host header')
   const mount = mountPrefix(req)
-  if (mount !== '' && r.headerOptions.xForwarded) headers.push('x-forwarded-prefix', mount)
+  if (mount !== '' && r.headerOptions.xForwarded) addPrefix(headers, mount)
   let path = r.stripPrefix ? stripPrefix(routed.target, routed.prefixLength) : routed.target
   if (hooks !== null && hooks.onUpstreamRequest.length > 0) {
     const edited = runOnUpstreamRequest(hooks, exchange, req.method ?? 'GET', path, headers)
@@ -97,33 +132,37 @@ export function handleRequest (runtime: Runtime, ctx: ExchangeContext, req: Inco
     next()
     return
   }
+  const client = clientOf(runtime, req)
   if (routed === null || routed instanceof ProxyError) {
     const exchange = new Exchange(nextRequestId(), req, res, ctx, req.headers.host ?? '', null, start, runtime.hooks)
+    exchange.clientAddress = client.address
     exchange.sendError(routed ?? new ProxyError('PORTICO_ERR_NO_ROUTE'))
     return
   }
   const exchange = new Exchange(nextRequestId(), req, res, ctx, routed.host, routed.route.name, start, runtime.hooks)
+  exchange.clientAddress = client.address
   if (routed.route.hsts !== null && schemeOf(req) === 'https') exchange.hsts = routed.route.hsts
+  exchange.via = routed.route.responseVia
   const hooks = runtime.hooks
   if (hooks === null || hooks.onRequest.length === 0) {
-    forward(runtime, ctx, exchange, req, routed)
+    forward(runtime, ctx, exchange, req, routed, client)
     return
   }
-  runOnRequest(hooks, exchange, 0, () => forward(runtime, ctx, exchange, req, routed))
+  runOnRequest(hooks, exchange, 0, () => forward(runtime, ctx, exchange, req, routed, client))
 }
 
 /** Builds the upstream request and dispatches it: through the cache on cached routes, else to the route's pool. */
-function forward (runtime: Runtime, ctx: ExchangeContext, exchange: Exchange, req: IncomingMessage, routed: Routed): void {
+function forward (runtime: Runtime, ctx: ExchangeContext, exchange: Exchange, req: IncomingMessage, routed: Routed, client: Client): void {
   if (exchange.finished) return
   const r = routed.route
-  const head = upstreamHead(runtime.hooks, exchange, req, routed)
+  const head = upstreamHead(runtime.hooks, exchange, req, routed, client)
   if (head instanceof ProxyError) {
     exchange.sendError(head)
     return
   }
   let body: Readable | null = null
   if (hasRequestBody(req)) {
-    body = requestBody(exchange, req, head.headers, runtime.maxRequestBody)
+    body = requestBody(exchange, req, head.headers, runtime.maxRequestBody, runtime.bodyTimeout)
     if (body === null) return
   }
   const method = req.method ?? 'GET'
@@ -148,14 +187,14 @@ function forward (runtime: Runtime, ctx: ExchangeContext, exchange: Exchange, re
         let live = r
         const now = ctx.runtime?.()
         if (now !== undefined && now !== runtime) live = now.router.match(routed.host, routed.target)?.route ?? r
-        live.upstream.dispatch({ method: m, path, headers, body: null, clientAddress: req.socket?.remoteAddress, clientTls: scheme === 'https' }, live.dispatchOptions, h)
+        live.upstream.dispatch({ method: m, path, headers, body: null, clientAddress: client.address, clientTls: scheme === 'https' }, live.dispatchOptions, h)
       })
       return
     }
     // RFC 9111 §4.4: a successful unsafe request invalidates what the cache holds for its target.
     handler = SAFE_METHODS.has(method) ? cache.marking(exchange, 'method') : cache.invalidating(exchange, scheme, routed.host, routed.target)
   }
-  r.upstream.dispatch({ method, path: head.path, headers: head.headers, body, clientAddress: req.socket?.remoteAddress, clientTls: schemeOf(req) === 'https' }, r.dispatchOptions, handler)
+  r.upstream.dispatch({ method, path: head.path, headers: head.headers, body, clientAddress: client.address, clientTls: schemeOf(req) === 'https' }, r.dispatchOptions, handler)
 }
 
 /** RFC 9110 §9.2.1. */
@@ -173,23 +212,25 @@ export function handleUpgrade (runtime: Runtime, ctx: ExchangeContext, req: Inco
     return
   }
   const ok = routed !== null && !(routed instanceof ProxyError) ? routed : null
+  const client = clientOf(runtime, req)
   const exchange = new UpgradeExchange(nextRequestId(), req, socket, head, ctx, ok?.host ?? req.headers.host ?? '',
     ok?.route.name ?? null, ok?.route.dispatchOptions.bodyTimeout ?? 0, runtime.hooks, h2 ?? null)
+  exchange.clientAddress = client.address
   if (ok === null) {
     exchange.sendError(routed instanceof ProxyError ? routed : new ProxyError('PORTICO_ERR_NO_ROUTE'))
     return
   }
   const hooks = runtime.hooks
   if (hooks === null || hooks.onRequest.length === 0) {
-    forwardUpgrade(runtime, exchange, req, ok, h2 !== undefined)
+    forwardUpgrade(runtime, exchange, req, ok, h2 !== undefined, client)
     return
   }
-  runOnRequest(hooks, exchange, 0, () => forwardUpgrade(runtime, exchange, req, ok, h2 !== undefined))
+  runOnRequest(hooks, exchange, 0, () => forwardUpgrade(runtime, exchange, req, ok, h2 !== undefined, client))
 }
 
-function forwardUpgrade (runtime: Runtime, exchange: UpgradeExchange, req: IncomingMessage, routed: Routed, h2: boolean): void {
+function forwardUpgrade (runtime: Runtime, exchange: UpgradeExchange, req: IncomingMessage, routed: Routed, h2: boolean, client: Client): void {
   if (exchange.finished) return
-  const head = upstreamHead(runtime.hooks, exchange, req, routed)
+  const head = upstreamHead(runtime.hooks, exchange, req, routed, client)
   if (head instanceof ProxyError) {
     exchange.sendError(head)
     return
@@ -205,13 +246,24 @@ function forwardUpgrade (runtime: Runtime, exchange: UpgradeExchange, req: Incom
     headers: head.headers,
     body: null,
     upgrade: String(req.headers.upgrade ?? 'websocket'),
-    clientAddress: req.socket?.remoteAddress,
+    clientAddress: client.address,
     clientTls: schemeOf(req) === 'https'
   }, routed.route.dispatchOptions, exchange)
 }
 
+/** X-Forwarded-Prefix for a mounted proxy: appended to a trusted proxy's own prefix, else Portico's alone. */
+function addPrefix (headers: string[], mount: string): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i].toLowerCase() === 'x-forwarded-prefix') {
+      headers[i + 1] = `${headers[i + 1].replace(/\/+$/, '')}${mount}`
+      return
+    }
+  }
+  headers.push('x-forwarded-prefix', mount)
+}
+
 function parseAbsoluteForm (target: string): { authority: string, pathAndQuery: string } | null {
-  const m = /^https?:\/\/([^/?#]*)([^#]*)/i.exec(target)
+  const m = /^https?:\/\/([^/?#]*)(.*)$/is.exec(target)
   if (m === null || m[1] === '' || m[1].includes('@')) return null
   const rest = m[2]
   return { authority: m[1], pathAndQuery: rest === '' ? '/' : rest.charCodeAt(0) === 63 ? `/${rest}` : rest }

@@ -133,7 +133,8 @@ export class Proxy extends EventEmitter<ProxyEvents> {
         certificates: () => (this.#certificates ??= new CertificateStore(this.#config.tls!, this.#logger)),
         handler: this.handler,
         upgradeHandler: this.upgradeHandler,
-        h2Upgrade: (req, res) => handleUpgrade(this.#live.runtime, this.#ctx, req, res.stream, Buffer.alloc(0), undefined, res)
+        h2Upgrade: (req, res) => handleUpgrade(this.#live.runtime, this.#ctx, req, res.stream, Buffer.alloc(0), undefined, res),
+        trust: () => this.#live.runtime.trust
       })
       out.push(await listenOn(server, l.port, l.host, l.tls ? 'https' : 'http'))
       this.#servers.push(server)
@@ -152,6 +153,11 @@ export class Proxy extends EventEmitter<ProxyEvents> {
    */
   pools (): PoolSnapshot[] {
     return this.#pools.snapshot()
+  }
+
+  /** Client connections the listeners' limits refused since start (maxConnections, maxConnectionsPerIp). */
+  refusedConnections (): { maxConnections: number, maxConnectionsPerIp: number } {
+    return { ...this.#connections.refused }
   }
 
   /** The admin API's address once listening, or null. */

@@ -1,6 +1,6 @@
 /**
- * The request body as it goes upstream: the client's stream itself (never buffered), counted against
- * `limits.maxRequestBody` when there is a limit, or — embedded behind a body parser that already read the stream —
+ * The request body as it goes upstream: the client's stream itself (never buffered), watched for idleness
+ * (`server.bodyTimeout`, server/body-timeout.ts), counted against `limits.maxRequestBody` when there is a limit, or — embedded behind a body parser that already read the stream —
  * replayed from what the parser kept.
  */
 import type { IncomingMessage } from 'node:http'
@@ -8,6 +8,7 @@ import { Readable, Transform } from 'node:stream'
 import { ProxyError } from './errors.js'
 import type { Exchange } from './exchange.js'
 import { replaceField } from './http/fields.js'
+import { watchBody } from './server/body-timeout.js'
 
 /** Whether the request carries a body (RFC 9112 §6.3; RFC 9113 §8.1.1 for HTTP/2, where no Content-Length is needed). */
 export function hasRequestBody (req: IncomingMessage): boolean {
@@ -21,7 +22,7 @@ export function hasRequestBody (req: IncomingMessage): boolean {
  * The body to forward for a request that has one, with `headers` (the upstream head) adjusted when the body is
  * replayed; null when the exchange was already answered (413, or a body a parser consumed without keeping it).
  */
-export function requestBody (exchange: Exchange, req: IncomingMessage, headers: string[], limit: number | null): Readable | null {
+export function requestBody (exchange: Exchange, req: IncomingMessage, headers: string[], limit: number | null, idleTimeout = 0): Readable | null {
   if (req.readableEnded || req.readableDidRead || (req as { _body?: unknown })._body === true) {
     // Embedded behind a body parser: the stream is spent. Forward what the parser kept, never an empty body.
     const replay = consumedBody(req)
@@ -33,6 +34,7 @@ export function requestBody (exchange: Exchange, req: IncomingMessage, headers: 
     replaceField(headers, 'content-length', String(replay.length))
     return Readable.from([replay])
   }
+  watchBody(req, exchange, idleTimeout)
   return limit === null ? req : limitBody(exchange, req, limit)
 }
 

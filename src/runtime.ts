@@ -9,7 +9,8 @@
  */
 import type { PoolRegistry } from './balancer/registry.js'
 import type { UpstreamPool } from './balancer/pool.js'
-import type { ResolvedConfig } from './config/resolved.js'
+import type { ResolvedConfig, ResolvedPaths } from './config/resolved.js'
+import { TrustedProxies } from './http/client-identity.js'
 import type { HttpCache } from './cache/http-cache.js'
 import { compileHooks, type CompiledHooks } from './hooks.js'
 import { Router } from './routing/router.js'
@@ -28,6 +29,8 @@ export interface CompiledRoute {
   dispatchOptions: DispatchOptions
   /** Strict-Transport-Security value for responses over TLS, or null. */
   hsts: string | null
+  /** The Via entry added to responses ("1.1 portico"), or null when headers.via is false. */
+  responseVia: string | null
   /** The proxy cache, when this route uses it. */
   cache: HttpCache | null
 }
@@ -36,6 +39,12 @@ export interface CompiledRoute {
 export interface Runtime {
   router: Router<CompiledRoute>
   maxRequestBody: number | null
+  /** Longest pause in a request body (server.bodyTimeout), 0 for none. */
+  bodyTimeout: number
+  /** Trusted proxies, or null when none are configured (then the client is always the socket's peer). */
+  trust: TrustedProxies | null
+  /** How paths are normalised for routing. */
+  paths: ResolvedPaths
   /** Null when no hooks are configured: then no hook code runs at all. */
   hooks: CompiledHooks | null
 }
@@ -58,10 +67,19 @@ export function compileRuntime (config: ResolvedConfig, pools: PoolRegistry, cac
     headerOptions: { preserveHost: r.preserveHost, ...r.headers },
     dispatchOptions: { headersTimeout: r.timeouts.response, bodyTimeout: r.timeouts.idle },
     hsts: r.hsts,
+    // The node answers over HTTP/1.1 (or HTTP/2 to https nodes with http2: then "2").
+    responseVia: r.headers.via === false ? null : `${r.upstream.http2 ? '2' : '1.1'} ${r.headers.via}`,
     cache: r.cache ? cache : null
   }))
   return {
-    runtime: { router: new Router(routes), maxRequestBody: config.limits.maxRequestBody, hooks: compileHooks(config.hooks) },
+    runtime: {
+      router: new Router(routes),
+      maxRequestBody: config.limits.maxRequestBody,
+      bodyTimeout: config.server.bodyTimeout,
+      trust: config.trustedProxies.length === 0 ? null : new TrustedProxies(config.trustedProxies),
+      paths: config.paths,
+      hooks: compileHooks(config.hooks)
+    },
     drained: built.drained
   }
 }

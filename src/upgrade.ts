@@ -36,6 +36,8 @@ export class UpgradeExchange implements ResponseHandler, Answerable {
   readonly #hooks: CompiledHooks | null
   readonly #start = performance.now()
   #upstreamId: string | null = null
+  /** HookContext: the client's address (set by the pipeline when it is behind a trusted proxy). */
+  clientAddress: string | undefined
   #failed: FailedAttempt[] | null = null
   #abort: ((reason?: Error) => void) | null = null
   #resume: (() => void) | null = null
@@ -52,6 +54,7 @@ export class UpgradeExchange implements ResponseHandler, Answerable {
     this.#h2 = h2
     this.id = id
     this.req = req
+    this.clientAddress = req.socket?.remoteAddress
     this.#client = client
     this.#head = head
     this.#ctx = ctx

@@ -50,6 +50,8 @@ export class Attempt extends ForwardingHandler implements Waiter {
   /** This request holds one of the pool's retries in flight. */
   #retryCounted = false
   #lastError: ProxyError | null = null
+  /** The failure of the attempt a retry follows (for the access log, once the retry is sent). */
+  #retryCode = ''
   #sticky: string | null = null
   #setCookie: string | null = null
   #replay: ReplayBody | null = null
@@ -183,7 +185,9 @@ export class Attempt extends ForwardingHandler implements Waiter {
       if (passive.isFailureStatus(status)) passive.failure(pool.members, m, `status ${status}`, Date.now())
       else if (m.trial || m.consecutiveFailures !== 0) passive.success(m, Date.now())
     }
-    if (pool.settings.retry.statuses.length !== 0 && pool.settings.retry.statuses.includes(status) && this.#mayRetry('status', 'idempotent')) {
+    // A retried status is discarded only when another member exists to try (else the node's answer stands).
+    if (pool.settings.retry.statuses.length !== 0 && pool.settings.retry.statuses.includes(status) &&
+      pool.members.length > (this.#tried?.length ?? 0) + 1 && this.#mayRetry('status', 'idempotent')) {
       this.#discarded = status
       this.#abort?.(DISCARDED)
       return false
@@ -223,7 +227,7 @@ export class Attempt extends ForwardingHandler implements Waiter {
         return
       }
       this.#lastError = null
-      this.inner.onRetry?.(m!.id, `status ${status}`)
+      this.#retryCode = `status ${status}`
       this.#retry(null)
       return
     }
@@ -238,7 +242,7 @@ export class Attempt extends ForwardingHandler implements Waiter {
     if (pool.passive !== null && pool.passive.counts(classified.condition)) pool.passive.failure(pool.members, m, classified.code, Date.now())
     this.#release()
     if (classified.condition !== undefined && this.#mayRetry(classified.condition, classified.retry)) {
-      this.inner.onRetry?.(m.id, classified.code)
+      this.#retryCode = classified.code
       this.#retry(classified)
       return
     }
@@ -314,6 +318,7 @@ export class Attempt extends ForwardingHandler implements Waiter {
       return
     }
     pool.stats.retries++
+    this.inner.onRetry?.(last.id, this.#retryCode)
     if (counted) {
       this.#retryCounted = true
       pool.retries++

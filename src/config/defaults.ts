@@ -26,6 +26,10 @@ export const DEFAULTS = {
   'listen': [{ port: 8080 }],
   'listen.host': '0.0.0.0',
   'listen.tls': false,
+  'trustedProxies': [] as string[],
+  'paths.normalize': 'route-only',
+  'paths.rejectEncodedSlash': false,
+  'paths.mergeSlashes': true,
   'routes.host': '*',
   'routes.path': '/',
   'routes.stripPrefix': false,
@@ -90,6 +94,7 @@ export const DEFAULTS = {
   'server.keepAliveTimeout': ms('5s'),
   'server.headersTimeout': ms('30s'),
   'server.requestTimeout': ms('300s'),
+  'server.bodyTimeout': ms('60s'),
   'server.maxHeaderSize': bytes('16kb'),
   'log.level': 'info',
   'log.access': true

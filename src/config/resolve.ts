@@ -109,7 +109,7 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
   return {
     config: {
       [RESOLVED]: true,
-      listen: (cfg.listen ?? DEFAULTS.listen).map((l: { host?: string, port: number, tls?: boolean, http2?: boolean, redirectToHttps?: boolean | number }) => {
+      listen: (cfg.listen ?? DEFAULTS.listen).map((l: { host?: string, port: number, tls?: boolean, http2?: boolean, redirectToHttps?: boolean | number, maxConnections?: number, maxConnectionsPerIp?: number }) => {
         const tlsOn = l.tls ?? DEFAULTS['listen.tls']
         return {
           host: l.host ?? DEFAULTS['listen.host'],
@@ -117,7 +117,9 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
           tls: tlsOn,
           // TLS listeners offer h2 by ALPN unless told not to; cleartext h2c is opt-in.
           http2: l.http2 ?? tlsOn,
-          redirectToHttps: l.redirectToHttps === true ? 443 : typeof l.redirectToHttps === 'number' ? l.redirectToHttps : false
+          redirectToHttps: l.redirectToHttps === true ? 443 : typeof l.redirectToHttps === 'number' ? l.redirectToHttps : false,
+          maxConnections: l.maxConnections ?? 0,
+          maxConnectionsPerIp: l.maxConnectionsPerIp ?? 0
         }
       }),
       tls,
@@ -127,9 +129,16 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
         keepAliveTimeout: s.keepAliveTimeout ?? DEFAULTS['server.keepAliveTimeout'],
         headersTimeout: s.headersTimeout ?? DEFAULTS['server.headersTimeout'],
         requestTimeout: s.requestTimeout ?? DEFAULTS['server.requestTimeout'],
+        bodyTimeout: s.bodyTimeout ?? DEFAULTS['server.bodyTimeout'],
         maxHeaderSize: s.maxHeaderSize ?? DEFAULTS['server.maxHeaderSize']
       },
       limits: { maxRequestBody: cfg.limits?.maxRequestBody ?? null },
+      trustedProxies: cfg.trustedProxies ?? DEFAULTS.trustedProxies,
+      paths: {
+        normalize: cfg.paths?.normalize ?? DEFAULTS['paths.normalize'],
+        rejectEncodedSlash: cfg.paths?.rejectEncodedSlash ?? DEFAULTS['paths.rejectEncodedSlash'],
+        mergeSlashes: cfg.paths?.mergeSlashes ?? DEFAULTS['paths.mergeSlashes']
+      },
       log: { level: cfg.log?.level ?? DEFAULTS['log.level'], access: cfg.log?.access ?? DEFAULTS['log.access'] },
       hooks: cfg.hooks,
       cache,

@@ -195,6 +195,17 @@ export interface ResolvedListener {
   http2: boolean
   /** false, or the https port to redirect to (true in the config means 443). */
   redirectToHttps: number | false
+  /** Most open connections; 0 = no limit. */
+  maxConnections: number
+  /** Most open connections per client address; 0 = no limit. */
+  maxConnectionsPerIp: number
+}
+
+/** Path normalisation for routing (routing/path.ts). */
+export interface ResolvedPaths {
+  normalize: 'route-only' | 'forward' | 'off'
+  rejectEncodedSlash: boolean
+  mergeSlashes: boolean
 }
 
 /** Client-side (downstream) limits and shutdown. */
@@ -203,6 +214,8 @@ export interface ResolvedServer {
   keepAliveTimeout: number
   headersTimeout: number
   requestTimeout: number
+  /** Longest pause in a request body (ms); 0 = none. */
+  bodyTimeout: number
   maxHeaderSize: number
 }
 
@@ -215,6 +228,9 @@ export interface ResolvedConfig {
   routes: ResolvedRoute[]
   server: ResolvedServer
   limits: { maxRequestBody: number | null }
+  /** Peers whose forwarding fields are believed (entries as configured; http/client-identity.ts). */
+  trustedProxies: string[]
+  paths: ResolvedPaths
   log: { level: string, access: boolean }
   hooks: ProxyHooks | ProxyHooks[] | undefined
   tls: ResolvedTls | null

@@ -8,6 +8,7 @@ import { Server } from 'node:http'
 import { z } from 'zod'
 import { parseDuration, parseSize } from './units.js'
 import type { ProxyHooks } from '../hooks.js'
+import { isTrustEntry } from '../http/client-identity.js'
 
 const HOOK_NAMES = ['onRequest', 'onUpstreamRequest', 'onUpstreamResponse', 'onError', 'onResponse']
 function isHookObject (v: unknown): boolean {
@@ -315,7 +316,11 @@ const listener = z.strictObject({
   /** HTTP/2: on TLS listeners offered by ALPN beside HTTP/1.1; on cleartext ones, h2c with prior knowledge. */
   http2: z.boolean().optional(),
   /** Answer every request on this (cleartext) listener with a 308 redirect to https, keeping path and query; a number names the https port. */
-  redirectToHttps: z.union([z.boolean(), z.number().int().min(1).max(65535)]).optional()
+  redirectToHttps: z.union([z.boolean(), z.number().int().min(1).max(65535)]).optional(),
+  /** Most open client connections on this listener; further ones are closed at once. */
+  maxConnections: z.number().int().positive().optional(),
+  /** Most open client connections from one address (trusted proxies are not counted); further ones are closed at once. */
+  maxConnectionsPerIp: z.number().int().positive().optional()
 })
 
 /** One certificate: the host names it serves (exact or "*.example.com"), PEM chain and key files. */
@@ -400,6 +405,17 @@ export const configSchema = z.strictObject({
   cache: z.union([z.boolean(), cacheSettings]).optional(),
   /** The admin API (purge, cache statistics). */
   admin: adminSettings.optional(),
+  /** Peers whose X-Forwarded-* / Forwarded fields are believed: addresses, CIDRs, "private", "loopback". */
+  trustedProxies: z.array(z.string().refine(isTrustEntry, 'expected an address, a CIDR such as "10.0.0.0/8", "private" or "loopback"')).optional(),
+  /** How request paths are normalised for routing (SECURITY.md). */
+  paths: z.strictObject({
+    /** route-only: route on the normalised path, forward the original; forward: route on and forward the normalised path; off: the raw path. */
+    normalize: z.enum(['route-only', 'forward', 'off']).optional(),
+    /** Answer 400 to a path with %2F or %5C (an encoded slash or backslash). */
+    rejectEncodedSlash: z.boolean().optional(),
+    /** Merge runs of "/" for routing. */
+    mergeSlashes: z.boolean().optional()
+  }).optional(),
   /** Named upstream pools, referenced by `upstream: { pool: NAME }` from any number of routes. */
   pools: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'expected a pool name of letters, digits, ".", "_" and "-"'), namedPool).optional(),
   /** Timeouts for every route (a route may set its own). */
@@ -415,6 +431,8 @@ export const configSchema = z.strictObject({
     headersTimeout: duration.optional(),
     /** Time a client has to send the whole request. */
     requestTimeout: duration.optional(),
+    /** Longest pause between two pieces of a request body (nginx's client_body_timeout). */
+    bodyTimeout: duration.optional(),
     /** Largest request header section. */
     maxHeaderSize: size.optional()
   }).optional(),

@@ -13,7 +13,10 @@ import { runOnResponse, type CompiledHooks, type HookContext } from '../hooks.js
 /** The fields of one access-log line. */
 export interface AccessRecord {
   reqId: string
+  /** The client's address (behind trusted proxies, the one they reported; see HookContext.clientAddress). */
   remoteAddr: string | undefined
+  /** The socket's peer, when it differs from remoteAddr (a trusted proxy). */
+  peerAddr?: string
   method: string
   host: string
   path: string
@@ -57,7 +60,7 @@ export function accessRecord (ctx: HookContext, upstream: string | null, status:
   const req: IncomingMessage = ctx.req
   const record: AccessRecord = {
     reqId: ctx.id,
-    remoteAddr: req.socket?.remoteAddress,
+    remoteAddr: ctx.clientAddress,
     method: req.method ?? '',
     host: ctx.host,
     path: req.url ?? '',
@@ -67,6 +70,7 @@ export function accessRecord (ctx: HookContext, upstream: string | null, status:
     bytes,
     durationMs: Math.round((performance.now() - start) * 1000) / 1000
   }
+  if (ctx.clientAddress !== req.socket?.remoteAddress) record.peerAddr = req.socket?.remoteAddress
   if (upstream !== null) record.attempts = failed === null ? 1 : failed.length + 1
   if (failed !== null) record.failedAttempts = failed
   if (error !== undefined) record.error = error

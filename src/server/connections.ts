@@ -4,6 +4,7 @@
  * when Portico is embedded and has no listener at all). `drain` stops new work, lets what runs finish until the
  * deadline, then closes whatever is left.
  */
+import type { RefusedConnections } from './connection-limits.js'
 import type http from 'node:http'
 import type https from 'node:https'
 import type http2 from 'node:http2'
@@ -48,6 +49,8 @@ export class Tunnels {
 /** Tracks connections for drains. */
 export class Connections {
   readonly tunnels = new Tunnels()
+  /** Connections the listeners' limits refused (server/connection-limits.ts). */
+  readonly refused: RefusedConnections = { maxConnections: 0, maxConnectionsPerIp: 0 }
   readonly #sessions = new Set<http2.ServerHttp2Session>()
   readonly #h1Sockets = new Map<Socket, number>()
   #draining = false

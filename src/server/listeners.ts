@@ -8,7 +8,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'
 import http2 from 'node:http2'
 import type { TLSSocket } from 'node:tls'
-import type { AddressInfo, Socket } from 'node:net'
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { ProxyError } from '../errors.js'
 import { classifyClientError, isRenegotiationAttempt } from '../classify.js'
@@ -19,6 +19,8 @@ import { nextRequestId } from '../observability/request-id.js'
 import type { CertificateStore } from './certificates.js'
 import type { AnyServer, Connections } from './connections.js'
 import { redirectHandler } from './redirect.js'
+import { limitConnections } from './connection-limits.js'
+import type { TrustedProxies } from '../http/client-identity.js'
 
 /** A bound listener. */
 export interface ListeningAddress {
@@ -39,6 +41,8 @@ export interface ListenerContext {
   upgradeHandler: (req: IncomingMessage, socket: Duplex, head: Buffer) => void
   /** WebSocket over HTTP/2 (RFC 8441): an extended CONNECT stream with its compat response. */
   h2Upgrade: (req: IncomingMessage, res: http2.Http2ServerResponse) => void
+  /** The trusted proxies in force (their connections are not limited per address). */
+  trust: () => TrustedProxies | null
 }
 
 /** HTTP/2 server settings: extended CONNECT (RFC 8441) carries WebSockets over HTTP/2 streams. */
@@ -90,6 +94,7 @@ export function createListener (l: ResolvedListener, ctx: ListenerContext): AnyS
   server.on('clientError', (err: Error, socket: Duplex) => onClientError(err, socket, ctx.logger))
   server.on('connect', (req: IncomingMessage, socket: Duplex) => onConnect(req, socket, ctx))
   server.on('connection', (socket: Socket) => socket.on('error', noop))
+  limitConnections(server as unknown as NetServer, l, ctx.connections.refused, ctx.trust, ctx.logger)
   return server
 }
 

@@ -9,8 +9,12 @@ import { HOP_BY_HOP, addConnectionTokens, connectionTokens as collectConnectionT
 
 /** Facts about the downstream request that the forwarding headers describe. */
 export interface ForwardingFacts {
-  /** The client's address as the socket reports it. */
+  /** The socket's peer: the address this proxy received the connection from. */
+  peer: string | undefined
+  /** The client's address: the peer, or (behind trusted proxies) the right-most untrusted forwarded address. */
   clientAddress: string | undefined
+  /** The peer is a trusted proxy: its forwarding fields are kept and appended to. */
+  trusted: boolean
   /** "http" or "https". */
   proto: string
   /** The Host header (or URI authority) as the client sent it. */
@@ -30,17 +34,30 @@ export interface RequestHeaderOptions {
 /** Returned when the request head is unacceptable (RFC 9110 §7.2: more than one Host). */
 export const INVALID_HOST = Symbol('invalid host')
 
+/** X-Forwarded-* (any), X-Real-IP, Forwarded: fields only a proxy may state. */
+function isForwardingField (lower: string): boolean {
+  return lower === 'forwarded' || lower === 'x-real-ip' || (lower.length > 12 && lower.startsWith('x-forwarded-'))
+}
+
 /**
  * Builds the header list sent upstream from the client's raw headers. Returns INVALID_HOST when the request
  * carries more than one Host field. The Host field is kept first when preserved.
+ *
+ * Forwarding fields: from an untrusted peer, every X-Forwarded-*, X-Real-IP and Forwarded field the client sent is
+ * dropped and Portico states its own (X-Forwarded-For/-Proto/-Host and X-Real-IP with `xForwarded`, a Forwarded
+ * element with `forwarded`). From a trusted proxy they are kept: X-Forwarded-For and Forwarded get this hop appended,
+ * X-Forwarded-Proto/-Host/-Prefix stand as that proxy set them, X-Real-IP is the client address found in the chain.
  */
 export function buildUpstreamHeaders (raw: string[], facts: ForwardingFacts, opts: RequestHeaderOptions): string[] | typeof INVALID_HOST {
   const connectionTokens = collectConnectionTokens(raw)
   const out: string[] = []
+  const trusted = facts.trusted
   let hostSeen = false
   let xff: string | undefined
   let via: string | undefined
   let forwarded: string | undefined
+  let keptProto = false
+  let keptHost = false
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]
     const lower = name.length < 32 ? lowerAscii(name) : name.toLowerCase()
@@ -54,18 +71,27 @@ export function buildUpstreamHeaders (raw: string[], facts: ForwardingFacts, opt
       case 'expect':
         continue
       case 'x-forwarded-for':
+        if (!trusted) continue
         if (opts.xForwarded) { xff = xff === undefined ? raw[i + 1] : `${xff}, ${raw[i + 1]}`; continue }
         break
+      case 'forwarded':
+        if (!trusted) continue
+        if (opts.forwarded) { forwarded = forwarded === undefined ? raw[i + 1] : `${forwarded}, ${raw[i + 1]}`; continue }
+        break
+      case 'x-real-ip':
+        // Portico's own value replaces it (or, without xForwarded, a trusted proxy's stands).
+        if (!trusted || opts.xForwarded) continue
+        break
       case 'x-forwarded-proto':
+        if (!trusted) continue
+        keptProto = true
+        break
       case 'x-forwarded-host':
-        // Set by this proxy from what it saw; a client cannot choose them.
-        if (opts.xForwarded) continue
+        if (!trusted) continue
+        keptHost = true
         break
       case 'via':
         if (opts.via !== false) { via = via === undefined ? raw[i + 1] : `${via}, ${raw[i + 1]}`; continue }
-        break
-      case 'forwarded':
-        if (opts.forwarded) { forwarded = forwarded === undefined ? raw[i + 1] : `${forwarded}, ${raw[i + 1]}`; continue }
         break
       default:
         // HTTP/2 pseudo-headers are not fields (RFC 9113 §8.3); :authority stands for Host (§8.3.1).
@@ -78,18 +104,21 @@ export function buildUpstreamHeaders (raw: string[], facts: ForwardingFacts, opt
         }
         if (HOP_BY_HOP.has(lower)) continue
         if (connectionTokens !== null && connectionTokens.has(lower)) continue
+        // Any other X-Forwarded-* (Port, Prefix, Server, ...) a client sent directly is not a proxy's statement.
+        if (!trusted && isForwardingField(lower)) continue
     }
     out.push(name, raw[i + 1])
   }
   if (opts.xForwarded) {
-    const addr = facts.clientAddress ?? 'unknown'
-    out.push('x-forwarded-for', xff === undefined ? addr : `${xff}, ${addr}`)
-    out.push('x-forwarded-proto', facts.proto)
-    if (facts.host !== '') out.push('x-forwarded-host', facts.host)
+    const peer = facts.peer ?? 'unknown'
+    out.push('x-forwarded-for', xff === undefined ? peer : `${xff}, ${peer}`)
+    if (!keptProto) out.push('x-forwarded-proto', facts.proto)
+    if (!keptHost && facts.host !== '') out.push('x-forwarded-host', facts.host)
+    out.push('x-real-ip', facts.clientAddress ?? peer)
   }
   if (opts.forwarded) {
     // RFC 7239 §4: append one element; §6: IPv6 addresses are bracketed and quoted.
-    const element = `for=${forwardedNode(facts.clientAddress)};proto=${facts.proto}${facts.host === '' ? '' : `;host=${quoteIfNeeded(facts.host)}`}`
+    const element = `for=${forwardedNode(facts.peer)};proto=${facts.proto}${facts.host === '' ? '' : `;host=${quoteIfNeeded(facts.host)}`}`
     out.push('forwarded', forwarded === undefined ? element : `${forwarded}, ${element}`)
   }
   if (opts.via !== false) {

@@ -9,6 +9,7 @@
 import { isIP } from 'node:net'
 import { Pool, buildConnector, type Dispatcher } from 'undici'
 import type { DispatchOptions, ResponseHandler, Upstream, UpstreamRequest, UpstreamTls } from './types.js'
+import { skipUnsolicitedContinue } from './continue-filter.js'
 
 /** Connection settings for a node. */
 export interface RemoteNodeOptions {
@@ -37,14 +38,23 @@ export class RemoteNode implements Upstream {
     this.id = id
     this.#authority = options.authority
     const url = new URL(origin)
-    let connect = options.connect ?? { timeout: options.connectTimeout }
-    if (options.connect === undefined && url.protocol === 'https:') {
+    let connector: buildConnector.connector
+    if (typeof options.connect === 'function') {
+      connector = options.connect
+    } else if (url.protocol === 'https:') {
       const tlsName = nodeTlsName(url, options.tls)
       // undici keeps one servername per connection and reconnects when a request carries another: a constant
       // one keeps connections reused whatever Host the clients send. The connector sends the real one.
       this.#servername = tlsName ?? url.hostname
-      connect = tlsConnector(tlsName, { timeout: options.connectTimeout, allowH2: options.http2 ?? false, ...options.tls })
+      connector = tlsConnector(tlsName, { timeout: options.connectTimeout, allowH2: options.http2 ?? false, ...options.tls })
+    } else {
+      connector = buildConnector({ timeout: options.connectTimeout })
     }
+    // Every connection skips unsolicited 100 Continue heads (continue-filter.ts); HTTP/2 ones need not.
+    const connect: buildConnector.connector = (opts, callback) => connector(opts, (err, socket) => {
+      if (err !== null || socket === null || (socket as { alpnProtocol?: string | false }).alpnProtocol === 'h2') callback(err, socket as never)
+      else callback(null, skipUnsolicitedContinue(socket))
+    })
     this.#pool = new Pool(origin, {
       connections: options.maxConnections,
       pipelining: 1,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { buildUpstreamHeaders, filterResponseHeaders, INVALID_HOST } from '../../src/upstream/headers.js'
 import { fieldRecord } from '../../src/http/fields.js'
 
-const facts = { clientAddress: '10.1.2.3', proto: 'http', host: 'Example.com:8080', httpVersion: '1.1' }
+const facts = { peer: '10.1.2.3', clientAddress: '10.1.2.3', trusted: false, proto: 'http', host: 'Example.com:8080', httpVersion: '1.1' }
 const opts = { preserveHost: true, xForwarded: true, forwarded: false, via: 'portico' as const }
 
 function pairs (flat: string[] | typeof INVALID_HOST): [string, string][] {
@@ -27,23 +27,43 @@ test('request: hop-by-hop and Connection-listed fields are removed (RFC 9110 §7
   assert.ok(out.some(([n, v]) => n === 'X-Kept' && v === 'yes'))
 })
 
-test('request: X-Forwarded-For appended, -Proto and -Host set, Via appended', () => {
+test('request from an untrusted peer: the client\'s forwarding fields are replaced by Portico\'s own; Via appended', () => {
   const out = pairs(buildUpstreamHeaders([
     'Host', 'Example.com:8080', 'X-Forwarded-For', '1.1.1.1', 'x-forwarded-for', '2.2.2.2', 'X-Forwarded-Proto', 'https',
-    'X-Forwarded-Host', 'evil.test', 'Via', '1.0 fred'
+    'X-Forwarded-Host', 'evil.test', 'X-Forwarded-Prefix', '/admin', 'X-Forwarded-Port', '443', 'X-Real-IP', '203.0.113.9',
+    'Forwarded', 'for=6.6.6.6', 'Via', '1.0 fred'
   ], facts, opts))
   const get = (n: string): string[] => out.filter(([k]) => k.toLowerCase() === n).map(([, v]) => v)
-  assert.deepEqual(get('x-forwarded-for'), ['1.1.1.1, 2.2.2.2, 10.1.2.3'])
+  assert.deepEqual(get('x-forwarded-for'), ['10.1.2.3'])
   assert.deepEqual(get('x-forwarded-proto'), ['http'])
   assert.deepEqual(get('x-forwarded-host'), ['Example.com:8080'])
+  assert.deepEqual(get('x-real-ip'), ['10.1.2.3'])
+  assert.deepEqual(get('x-forwarded-prefix'), [])
+  assert.deepEqual(get('x-forwarded-port'), [])
+  assert.deepEqual(get('forwarded'), [], 'dropped, and none added while `forwarded` is off')
   assert.deepEqual(get('via'), ['1.0 fred, 1.1 portico'])
 })
 
-test('request: Forwarded (RFC 7239) is appended when enabled, IPv6 quoted', () => {
-  const out = pairs(buildUpstreamHeaders(['Host', 'h', 'Forwarded', 'for=192.0.2.60'], { ...facts, clientAddress: '::1', host: 'h' }, { ...opts, forwarded: true }))
-  assert.deepEqual(out.filter(([k]) => k === 'forwarded').map(([, v]) => v), ['for=192.0.2.60, for="[::1]";proto=http;host=h'])
-  const off = pairs(buildUpstreamHeaders(['Host', 'h', 'Forwarded', 'for=x'], facts, opts))
-  assert.deepEqual(off.filter(([k]) => k.toLowerCase() === 'forwarded').map(([, v]) => v), ['for=x'], 'passed through untouched when off')
+test('request from a trusted proxy: the chain is kept and appended to; its proto, host and prefix stand', () => {
+  const trusted = { ...facts, peer: '10.0.0.2', clientAddress: '198.51.100.7', trusted: true }
+  const out = pairs(buildUpstreamHeaders([
+    'Host', 'h', 'X-Forwarded-For', '198.51.100.7', 'X-Forwarded-Proto', 'https', 'X-Forwarded-Host', 'shop.example',
+    'X-Forwarded-Prefix', '/shop', 'X-Real-IP', '1.2.3.4', 'Forwarded', 'for=198.51.100.7;proto=https'
+  ], trusted, { ...opts, forwarded: true }))
+  const get = (n: string): string[] => out.filter(([k]) => k.toLowerCase() === n).map(([, v]) => v)
+  assert.deepEqual(get('x-forwarded-for'), ['198.51.100.7, 10.0.0.2'])
+  assert.deepEqual(get('x-forwarded-proto'), ['https'])
+  assert.deepEqual(get('x-forwarded-host'), ['shop.example'])
+  assert.deepEqual(get('x-forwarded-prefix'), ['/shop'])
+  assert.deepEqual(get('x-real-ip'), ['198.51.100.7'], 'the client found in the chain')
+  assert.deepEqual(get('forwarded'), ['for=198.51.100.7;proto=https, for=10.0.0.2;proto=http;host="Example.com:8080"'])
+})
+
+test('request: Forwarded (RFC 7239) is set when enabled, IPv6 quoted', () => {
+  const out = pairs(buildUpstreamHeaders(['Host', 'h', 'Forwarded', 'for=192.0.2.60'], { ...facts, peer: '::1', clientAddress: '::1', host: 'h' }, { ...opts, forwarded: true }))
+  assert.deepEqual(out.filter(([k]) => k === 'forwarded').map(([, v]) => v), ['for="[::1]";proto=http;host=h'], 'the untrusted client\'s element is dropped')
+  const off = pairs(buildUpstreamHeaders(['Host', 'h', 'Forwarded', 'for=x'], { ...facts, trusted: true }, opts))
+  assert.deepEqual(off.filter(([k]) => k.toLowerCase() === 'forwarded').map(([, v]) => v), ['for=x'], 'a trusted proxy\'s passes untouched when off')
 })
 
 test('request: preserveHost false drops Host (the node name is used); duplicate Host is invalid', () => {
@@ -52,9 +72,10 @@ test('request: preserveHost false drops Host (the node name is used); duplicate 
   assert.equal(buildUpstreamHeaders(['Host', 'a', 'host', 'b'], facts, opts), INVALID_HOST)
 })
 
-test('request: options off add nothing', () => {
-  const out = pairs(buildUpstreamHeaders(['Host', 'a', 'X-Forwarded-For', '9.9.9.9'], facts, { ...opts, xForwarded: false, via: false }))
-  assert.deepEqual(out, [['Host', 'a'], ['X-Forwarded-For', '9.9.9.9']])
+test('request: options off add nothing; an untrusted client\'s forwarding fields are still dropped, a trusted one\'s kept', () => {
+  const off = { ...opts, xForwarded: false, via: false as const }
+  assert.deepEqual(pairs(buildUpstreamHeaders(['Host', 'a', 'X-Forwarded-For', '9.9.9.9'], facts, off)), [['Host', 'a']])
+  assert.deepEqual(pairs(buildUpstreamHeaders(['Host', 'a', 'X-Forwarded-For', '9.9.9.9'], { ...facts, trusted: true }, off)), [['Host', 'a'], ['X-Forwarded-For', '9.9.9.9']])
 })
 
 test('response: hop-by-hop removed, repeated Set-Cookie kept in order, bytes exact', () => {
