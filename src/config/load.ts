@@ -165,7 +165,13 @@ export async function loadConfigText (text: string, options: { file?: string, ba
       message: `YAML syntax: ${e.message.split('\n')[0]}`
     })), 'cannot parse configuration')
   }
-  const data: unknown = doc.toJS() ?? {}
+  let data: unknown
+  try {
+    // toJS resolves aliases: an unresolved one, or an alias bomb over yaml's maxAliasCount, throws here.
+    data = doc.toJS({ maxAliasCount: 100 }) ?? {}
+  } catch (err) {
+    throw new ConfigError([{ file: options.file, path: [], message: `YAML: ${(err as Error).message.split('\n')[0]}` }], 'cannot parse configuration')
+  }
   return loadConfigObject(data, { baseDir: options.baseDir, source: { file: options.file, doc, lines } })
 }
 

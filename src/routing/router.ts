@@ -106,18 +106,20 @@ export class Router<R extends RoutableRoute> {
     if (this.#hasPrefix || this.#hasSuffix) {
       let best: PathTable<R> | null = null
       let bestLength = 0
+      let bestIsPrefix = false
       for (let i = host.indexOf('.'); i !== -1; i = host.indexOf('.', i + 1)) {
-        if (this.#hasPrefix && i + 1 > bestLength) {
+        // The longer key wins; on a tie between a prefix key and a wildcard, the prefix key.
+        if (this.#hasPrefix && (i + 1 > bestLength || (i + 1 === bestLength && !bestIsPrefix))) {
           // "api." matches "api.example.com": a prefix ending at this dot, with something after it.
           if (i + 1 < host.length) {
             const t = this.#prefix.get(host.slice(0, i + 1))
-            if (t !== undefined) { best = t; bestLength = i + 1 }
+            if (t !== undefined) { best = t; bestLength = i + 1; bestIsPrefix = true }
           }
         }
         if (this.#hasSuffix && host.length - i > bestLength && i > 0) {
           // "*.example.com" matches "a.example.com" and "a.b.example.com": at least one label before.
           const t = this.#suffix.get(host.slice(i))
-          if (t !== undefined) { best = t; bestLength = host.length - i }
+          if (t !== undefined) { best = t; bestLength = host.length - i; bestIsPrefix = false }
         }
       }
       if (best !== null) return best
