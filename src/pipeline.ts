@@ -70,6 +70,8 @@ const PATH_ERRORS: Record<PathError, string> = {
  * Normalize + route. Returns the routed request, a ProxyError to answer with, or null when nothing matched.
  */
 function route (runtime: Runtime, req: IncomingMessage): Routed | ProxyError | null {
+  // A request line without a version is HTTP/0.9 to Node's parser, which still reads fields after it: never served.
+  if (req.httpVersionMajor === 0) return new ProxyError('PORTICO_ERR_BAD_REQUEST', 'HTTP/0.9 is not served')
   let target = req.url ?? '/'
   // RFC 9113 §8.3.1: an HTTP/2 request carries its host in :authority.
   let hostRaw = req.headers.host ?? (req.headers[':authority'] as string | undefined)

@@ -175,3 +175,14 @@ test('Via on responses too (RFC 9110 §7.6.3), appended to the node\'s own; head
   assert.equal((await send(`${proxy.url}/via`)).headers.via, '1.1 app, 1.1 portico')
   assert.equal((await send(`${proxy.url}/quiet`)).headers.via, undefined)
 })
+
+test('a request line without an HTTP version (HTTP/0.9 to Node\'s parser) is 400, never forwarded (found by the fuzz)', async (t) => {
+  const origin = await startOrigin()
+  const proxy = await startProxy({ upstreams: { '*': [origin.url] } })
+  t.after(() => Promise.all([proxy.close(), origin.close()]))
+  const c = rawClient(proxy.port)
+  c.socket.write('GET /kHTTP/1.1\r\nHost: a\r\n\r\n')
+  await c.closed
+  assert.match(c.data(), /^HTTP\/1\.1 400 /)
+  assert.equal(origin.requests.length, 0)
+})
