@@ -107,7 +107,6 @@ const config = {
 const here = path.dirname(fileURLToPath(import.meta.url))
 const child: ChildProcess = fork(path.join(here, 'soak-child.js'), [JSON.stringify(config)], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
 const port = await new Promise<number>((resolve) => child.on('message', (m: { ready?: number }) => { if (m.ready !== undefined) resolve(m.ready) }))
-const base = `http://127.0.0.1:${port}`
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
 
 // --- load ---------------------------------------------------------------------------------------------------------
