@@ -179,7 +179,11 @@ export class Exchange implements ResponseHandler, Answerable {
         return
       }
     }
-    sendErrorResponse(this.res, err, this.id, this.#ctx.isDraining(), this.cacheStatus)
+    // A malformed request (400) ends its connection, as nginx does, and requests already pipelined behind it on
+    // that connection are dropped unanswered (not forwarded): what follows a malformed request is not trusted.
+    const malformed = err.status === 400
+    if (malformed && this.req.httpVersionMajor < 2 && this.req.socket !== null) ENDING.add(this.req.socket)
+    sendErrorResponse(this.res, err, this.id, this.#ctx.isDraining() || malformed, this.cacheStatus)
     this.#finish(err.status, err.code)
   }
 
@@ -283,4 +287,12 @@ function appendVia (headers: string[], entry: string): void {
     }
   }
   headers.push('via', entry)
+}
+
+/** HTTP/1.x connections that answered a malformed request and close after it. */
+const ENDING = new WeakSet<object>()
+
+/** Whether `socket` is closing after a malformed request: a request pipelined behind it is not served. */
+export function isEnding (socket: object | null): boolean {
+  return socket !== null && ENDING.has(socket)
 }

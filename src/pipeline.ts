@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto'
 import type { Duplex, Readable } from 'node:stream'
 import type { Http2ServerResponse } from 'node:http2'
 import { ProxyError } from './errors.js'
-import { Exchange, type ExchangeContext } from './exchange.js'
+import { Exchange, isEnding, type ExchangeContext } from './exchange.js'
 import { UpgradeExchange } from './upgrade.js'
 import { runOnRequest, runOnUpstreamRequest, type CompiledHooks } from './hooks.js'
 import { normalizeHost } from './routing/host.js'
@@ -129,6 +129,10 @@ function upstreamHead (hooks: CompiledHooks | null, exchange: Exchange | Upgrade
  */
 export function handleRequest (runtime: Runtime, ctx: ExchangeContext, req: IncomingMessage, res: ServerResponse, next?: NextFunction): void {
   const start = performance.now()
+  if (isEnding(req.socket)) {
+    res.destroy()
+    return
+  }
   const routed = route(runtime, req)
   if (routed === null && next !== undefined) {
     next()

@@ -4,7 +4,7 @@
  * requests may be sent again, its condition (`connect-failure`, `reset`, `timeout`) must be in the pool's
  * `retry.on`, as must a retried status. A retry needs a request that can be replayed — no body, a body not read yet
  * (after a connection failure), or one kept by `ReplayBody` for an idempotent method — attempts left, a member not
- * tried yet, and room in the retry budget (retries in flight ≤ budget × requests in flight, at least 3; failover after
+ * tried yet, and room in the retry budget (retries in flight ≤ budget × requests in flight, at least 10; failover after
  * a connection that never formed is not counted: nothing reached a node). It waits a backoff with full jitter first. Nothing is retried once the response head went on to the client.
  *
  * Every outcome feeds passive health (outlier.ts); a sticky pool's attempt adds the cookie naming its member.
@@ -23,8 +23,8 @@ import { ReplayBody } from './replay-body.js'
 /** RFC 9110 §9.2.2. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 
-/** Retries in flight always allowed, whatever the budget (Envoy's min_retry_concurrency). */
-const MIN_RETRIES = 3
+/** Retries in flight always allowed, whatever the budget: enough for the requests a dying node had in flight (Linkerd's budget has a floor of 10 retries a second). */
+const MIN_RETRIES = 10
 
 /** The reason an attempt is aborted when its status is retried; never reaches the client. */
 const DISCARDED = new Error('response discarded for a retry')
@@ -272,7 +272,7 @@ export class Attempt extends ForwardingHandler implements Waiter {
     return this.#budgetAllows()
   }
 
-  /** Retries in flight (dispatched, not backing off) ≤ budget × requests in the pool, never fewer than 3. */
+  /** Retries in flight (dispatched, not backing off) ≤ budget × requests in the pool, never fewer than 10. */
   #budgetAllows (): boolean {
     const pool = this.#pool
     if (pool.retries < Math.max(MIN_RETRIES, pool.settings.retry.budget * pool.requests)) return true

@@ -156,7 +156,7 @@ const retry = z.strictObject({
   backoff: duration.optional(),
   /** Longest backoff. */
   maxBackoff: duration.optional(),
-  /** Retries in flight may be at most this share of the pool's requests in flight (never fewer than 3). */
+  /** Retries in flight may be at most this share of the pool's requests in flight (never fewer than 10). */
   budget: percent.optional(),
   /** Request bodies up to this size are kept while they stream, so that they can be sent again. */
   bufferBody: size.optional()
