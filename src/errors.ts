@@ -61,6 +61,10 @@ export const ERRORS = {
     status: 413, source: 'downstream', retry: 'never', proxyStatus: 'http_request_denied',
     description: 'The request body exceeds limits.maxRequestBody.'
   },
+  PORTICO_ERR_UNSUPPORTED_TRANSFER_CODING: {
+    status: 501, source: 'downstream', retry: 'never', proxyStatus: 'http_request_error',
+    description: 'The request uses a transfer coding other than chunked (RFC 9112 §6.1); it is refused, never forwarded with the coding dropped.'
+  },
   PORTICO_ERR_REQUEST_TIMEOUT: {
     status: 408, source: 'downstream', retry: 'never', proxyStatus: 'http_request_error',
     description: 'The client did not send the whole request within server.requestTimeout, or paused its body for longer than server.bodyTimeout.'

@@ -181,9 +181,11 @@ export class Exchange implements ResponseHandler, Answerable {
     }
     // A malformed request (400) ends its connection, as nginx does, and requests already pipelined behind it on
     // that connection are dropped unanswered (not forwarded): what follows a malformed request is not trusted.
-    const malformed = err.status === 400
-    if (malformed && this.req.httpVersionMajor < 2 && this.req.socket !== null) ENDING.add(this.req.socket)
-    sendErrorResponse(this.res, err, this.id, this.#ctx.isDraining() || malformed, this.cacheStatus)
+    // RFC 9112 §9.6: after a response that closes the connection (413 with an unread body too), nothing more is
+    // processed on it.
+    const closing = this.#ctx.isDraining() || err.status === 400 || err.status === 501 || !this.res.shouldKeepAlive
+    if (closing && this.req.httpVersionMajor < 2 && this.req.socket !== null) ENDING.add(this.req.socket)
+    sendErrorResponse(this.res, err, this.id, closing, this.cacheStatus)
     this.#finish(err.status, err.code)
   }
 

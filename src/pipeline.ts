@@ -72,6 +72,9 @@ const PATH_ERRORS: Record<PathError, string> = {
 function route (runtime: Runtime, req: IncomingMessage): Routed | ProxyError | null {
   // A request line without a version is HTTP/0.9 to Node's parser, which still reads fields after it: never served.
   if (req.httpVersionMajor === 0) return new ProxyError('PORTICO_ERR_BAD_REQUEST', 'HTTP/0.9 is not served')
+  // RFC 9112 §6.1: Node decodes chunked only; another coding would reach the node undecoded and unannounced.
+  const te = req.headers['transfer-encoding']
+  if (te !== undefined && te.trim().toLowerCase() !== 'chunked') return new ProxyError('PORTICO_ERR_UNSUPPORTED_TRANSFER_CODING')
   let target = req.url ?? '/'
   // RFC 9113 §8.3.1: an HTTP/2 request carries its host in :authority.
   let hostRaw = req.headers.host ?? (req.headers[':authority'] as string | undefined)

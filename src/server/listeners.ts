@@ -11,6 +11,7 @@ import type { TLSSocket } from 'node:tls'
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { ProxyError } from '../errors.js'
+import { isEnding } from '../exchange.js'
 import { classifyClientError, isRenegotiationAttempt } from '../classify.js'
 import { rawErrorResponse, sendErrorResponse } from '../error-response.js'
 import type { ResolvedListener, ResolvedServer } from '../config/resolved.js'
@@ -137,7 +138,8 @@ function onConnect (req: IncomingMessage, socket: Duplex, ctx: ListenerContext):
 /** Requests Node's parser rejected: 431 for a head too large, 408 for one too slow, 400 for anything malformed. */
 function onClientError (err: Error, socket: Duplex, logger: Logger): void {
   const perr = classifyClientError(err)
-  if (perr === null || !socket.writable) {
+  // A connection that already answered and is closing (exchange.ts isEnding) gets nothing more.
+  if (perr === null || !socket.writable || isEnding(socket)) {
     socket.destroy()
     return
   }
