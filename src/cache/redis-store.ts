@@ -94,6 +94,10 @@ export class RedisStore implements CacheStore {
   readonly #chunkSize: number
   readonly #maxObjectSize: number
   readonly #logger: RedisStoreLogger | undefined
+  /** Keys whose corruption was logged already. */
+  readonly #reported = new Set<string>()
+  /** Corrupt entries met (each is a miss). */
+  readonly #stats = { corrupt: 0 }
   readonly #url: string
   /** Tags this instance's own pub/sub messages, which it has already reported to its listeners. */
   readonly #id = randomBytes(8).toString('hex')
@@ -171,14 +175,22 @@ export class RedisStore implements CacheStore {
 
   async get (key: string): Promise<StoredResponse[]> {
     this.#check()
-    const fields = await this.#client.hgetall(this.#metaKey(key))
+    const hash = this.#metaKey(key)
+    let fields: Record<string, string>
+    try {
+      fields = await this.#client.hgetall(hash)
+    } catch (err) {
+      // Something else lives under the key (another tenant's data, a hand edit): a miss, and the key is cleared.
+      if (!String((err as Error).message).startsWith('WRONGTYPE')) throw err
+      this.#corrupt(key, 'the entry is not a hash', [hash])
+      return []
+    }
     const now = Date.now()
     const out: StoredResponse[] = []
-    for (const json of Object.values(fields)) {
-      let meta: StoredMeta
-      try {
-        meta = JSON.parse(json) as StoredMeta
-      } catch {
+    for (const [variant, json] of Object.entries(fields)) {
+      const meta = parseMeta(json)
+      if (meta === null) {
+        this.#corrupt(key, 'a stored head is not valid', [], [hash, variant])
         continue
       }
       if (meta.expires > now) out.push({ meta, chunks: null })
@@ -186,13 +198,30 @@ export class RedisStore implements CacheStore {
     return out
   }
 
+  /**
+   * The stored body, batch by batch. Its first read also takes the list's length: a body with a chunk missing (or
+   * one that is gone) is found before a byte is served, so the cache forwards the request instead of answering with
+   * a short body, and the broken entry is removed.
+   */
   async * body (meta: StoredMeta): AsyncIterable<Buffer> {
     this.#check()
     const key = this.#bodyKey(meta.bodyId)
     let index = 0
     let bytes = 0
     while (bytes < meta.size) {
-      const batch = await this.#client.lrangeBuffer(key, index, index + READ_BATCH - 1)
+      let batch: Buffer[]
+      if (index === 0) {
+        const [[lenErr, length], [readErr, first]] = (await this.#client.pipeline().llen(key).lrangeBuffer(key, 0, READ_BATCH - 1).exec()) as [[Error | null, number], [Error | null, Buffer[]]]
+        if (lenErr !== null || readErr !== null) throw lenErr ?? readErr
+        batch = first
+        const whole = length <= READ_BATCH ? first.reduce((n, c) => n + c.length, 0) : -1
+        if ((meta.chunks !== undefined && length !== meta.chunks) || (whole !== -1 && whole !== meta.size)) {
+          this.#corrupt(meta.key, `stored body has ${length} chunks${whole === -1 ? '' : ` (${whole} bytes)`}, its head says ${meta.chunks ?? '?'} (${meta.size} bytes)`, [key], [this.#metaKey(meta.key), meta.variant])
+          throw new Error(`stored body is gone or short (${length} of ${meta.chunks ?? '?'} chunks)`)
+        }
+      } else {
+        batch = await this.#client.lrangeBuffer(key, index, index + READ_BATCH - 1)
+      }
       if (batch.length === 0) throw new Error(`stored body is gone or short (${bytes} of ${meta.size} bytes)`)
       for (const chunk of batch) {
         bytes += chunk.length
@@ -201,6 +230,21 @@ export class RedisStore implements CacheStore {
       }
       index += batch.length
     }
+  }
+
+  /** A corrupt entry: logged once per key (a bounded memory of keys), and removed so the next request refills it. */
+  #corrupt (key: string, reason: string, keys: string[], field?: [string, string]): void {
+    if (!this.#reported.has(key)) {
+      if (this.#reported.size >= 1000) this.#reported.clear()
+      this.#reported.add(key)
+      this.#logger?.warn({ store: 'redis', key, reason }, 'redis cache store: corrupt entry treated as a miss and removed')
+    }
+    this.#stats.corrupt++
+    if (!this.available) return
+    const m = this.#client.multi()
+    for (const k of keys) m.del(k)
+    if (field !== undefined) m.hdel(field[0], field[1])
+    m.exec().catch(() => { /* it expires on its own */ })
   }
 
   open (key: string, size: number | null): BodyWriter | null {
@@ -221,7 +265,7 @@ export class RedisStore implements CacheStore {
       },
       commit: async (chunks, meta) => {
         this.#check()
-        const full = { ...meta, key }
+        const full = { ...meta, key, chunks }
         const [hash, body, host, ...tags] = this.#entryKeys(full)
         const ok = await this.#scripts.porticoCommit(4 + tags.length, hash, list, body, host, ...tags,
           full.variant, JSON.stringify(full), Math.ceil(full.expires), Date.now(), chunks, key, `${this.#prefix}b:`, full.bodyId, REPLACED_GRACE_MS)
@@ -442,4 +486,18 @@ class RedisBodyWriter implements BodyWriter {
     }).finally(() => this.#inflight.delete(tracked))
     this.#inflight.add(tracked)
   }
+}
+
+/** A stored head, checked for the fields serving needs; null when it is not JSON or not a head. */
+function parseMeta (json: string): StoredMeta | null {
+  let m: Partial<StoredMeta>
+  try {
+    m = JSON.parse(json) as Partial<StoredMeta>
+  } catch {
+    return null
+  }
+  if (m === null || typeof m !== 'object' || typeof m.key !== 'string' || typeof m.variant !== 'string' || typeof m.bodyId !== 'string' ||
+    typeof m.status !== 'number' || typeof m.size !== 'number' || typeof m.expires !== 'number' || !Array.isArray(m.headers) ||
+    typeof m.policy !== 'object' || m.policy === null || !Array.isArray(m.tags) || !m.headers.every((h) => typeof h === 'string')) return null
+  return m as StoredMeta
 }

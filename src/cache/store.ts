@@ -32,6 +32,8 @@ export interface StoredMeta {
   bodyId: string
   /** Epoch ms after which the store may drop the entry (freshness + stale allowances + retention). */
   expires: number
+  /** Chunks the body is stored in (stores that chunk, set at commit): checked before a body is served. */
+  chunks?: number
 }
 
 /** A stored response: its head, and its body as chunks in memory or as an async source (streamed from Redis). */
