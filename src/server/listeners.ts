@@ -56,6 +56,9 @@ export function createListener (l: ResolvedListener, ctx: ListenerContext): AnyS
     keepAliveTimeout: s.keepAliveTimeout,
     headersTimeout: s.headersTimeout,
     requestTimeout: s.requestTimeout,
+    // Node checks headersTimeout and requestTimeout on this interval (30 s by default, so a 408 could come 30 s
+    // late); once a second keeps them to the second, for a scan of the open connections.
+    connectionsCheckingInterval: 1000,
     maxHeaderSize: s.maxHeaderSize,
     requireHostHeader: true,
     joinDuplicateHeaders: false,

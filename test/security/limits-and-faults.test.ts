@@ -186,3 +186,15 @@ test('a request line without an HTTP version (HTTP/0.9 to Node\'s parser) is 400
   assert.match(c.data(), /^HTTP\/1\.1 400 /)
   assert.equal(origin.requests.length, 0)
 })
+
+test('a head that trickles in (slowloris) is answered 408 at server.headersTimeout, not up to 30 s later', async (t) => {
+  const origin = await startOrigin()
+  const proxy = await startProxy({ upstreams: { '*': [origin.url] }, server: { headersTimeout: '500ms', requestTimeout: '1s' } })
+  t.after(() => Promise.all([proxy.close(), origin.close()]))
+  const c = rawClient(proxy.port)
+  c.socket.write('GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ')
+  // Bounded by the poll helper's 5 s: Node's own checking interval (30 s) would miss it.
+  await eventually('408 for the unfinished head', () => c.data().startsWith('HTTP/1.1 408 '))
+  assert.equal(origin.requests.length, 0)
+  c.socket.destroy()
+})
