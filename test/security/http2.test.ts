@@ -37,13 +37,20 @@ interface Setup {
   proxy: Proxy
   origin: Origin
   seen: Seen[]
+  /** Lets the node answer the requests it holds (paths that begin with /hold). */
+  release (): void
   /** Connects an HTTP/2 client (closed after the test). */
   client (): Promise<H2Client>
 }
 
-/** A recording origin (answers "METHOD URL [body]" once the body is complete) behind an h2c listener for a.test. */
+/**
+ * A recording origin (answers "METHOD URL [body]" once the body is complete; a path that begins with /hold waits for
+ * `release()`, so that the client's stream is still open when the test goes on) behind an h2c listener for a.test.
+ */
 async function setup (t: TestContext): Promise<Setup> {
   const seen: Seen[] = []
+  let release!: () => void
+  const released = new Promise<void>((resolve) => { release = resolve })
   const origin = await startOrigin((req, res) => {
     const s: Seen = { body: '', complete: false, aborted: false }
     seen.push(s)
@@ -51,7 +58,9 @@ async function setup (t: TestContext): Promise<Setup> {
     req.on('data', (c: string) => { s.body += c })
     req.on('end', () => {
       s.complete = true
-      res.end(`${req.method} ${req.url} [${s.body}]`)
+      const answer = (): void => { res.end(`${req.method} ${req.url} [${s.body}]`) }
+      if (req.url?.startsWith('/hold') === true) void released.then(answer)
+      else answer()
     })
     req.on('close', () => { if (!req.complete) s.aborted = true })
     req.on('error', () => {})
@@ -64,6 +73,7 @@ async function setup (t: TestContext): Promise<Setup> {
   const [addr] = await proxy.listen()
   const clients: H2Client[] = []
   t.after(async () => {
+    release()
     for (const c of clients) c.close()
     await Promise.all([proxy.close({ drainTimeout: 500 }), origin.close()])
   })
@@ -72,6 +82,7 @@ async function setup (t: TestContext): Promise<Setup> {
     proxy,
     origin,
     seen,
+    release,
     client: async () => {
       const c = await H2Client.connect(addr.port)
       clients.push(c)
@@ -221,14 +232,15 @@ test('content-length: 10 with 3 bytes of DATA then END_STREAM: reset, the node n
 test('content-length: 3 with 10 bytes of DATA: reset, the node never receives a byte past the declared length', async (t) => {
   const o = await setup(t)
   const c = await o.client()
-  c.request(1, [...req('/cl', 'POST'), ['content-length', '3']], false)
+  // The node holds its answer: were it sent, the stream could be closed before the extra DATA arrives.
+  c.request(1, [...req('/hold-cl', 'POST'), ['content-length', '3']], false)
   c.send(data(1, 'abc', false))
   await eventually('the node receives the 3 declared bytes', () => o.seen[0]?.complete === true)
   c.send(data(1, 'defghij', true))
   await c.until('stream 1 is reset', () => c.streams.get(1)?.reset !== undefined || c.closed || c.goaway !== null)
   assert.equal(c.streams.get(1)?.reset, E.PROTOCOL_ERROR)
   await assertStreamWorks(c, 3)
-  assert.deepEqual(o.origin.requests.map((r) => [r.url, r.headers['content-length']]), [['/cl', '3'], ['/follow', undefined]])
+  assert.deepEqual(o.origin.requests.map((r) => [r.url, r.headers['content-length']]), [['/hold-cl', '3'], ['/follow', undefined]])
   assert.deepEqual(o.seen[0], { body: 'abc', complete: true, aborted: false })
 })
 
