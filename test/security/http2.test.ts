@@ -238,8 +238,16 @@ test('content-length: 3 with 10 bytes of DATA: reset, the node never receives a 
   await eventually('the node receives the 3 declared bytes', () => o.seen[0]?.complete === true)
   c.send(data(1, 'defghij', true))
   await c.until('stream 1 is reset', () => c.streams.get(1)?.reset !== undefined || c.closed || c.goaway !== null)
-  assert.equal(c.streams.get(1)?.reset, E.PROTOCOL_ERROR)
-  await assertStreamWorks(c, 3)
+  if (c.goaway === null) {
+    // Node 20 and 22: a stream error, the connection goes on.
+    assert.equal(c.streams.get(1)?.reset, E.PROTOCOL_ERROR)
+    await assertStreamWorks(c, 3)
+  } else {
+    // Node 24's nghttp2 ends the whole connection (GOAWAY) instead: stricter than the stream error RFC 9113 §8.1.1
+    // asks for, and as safe. A new connection is served.
+    t.diagnostic(`GOAWAY ${JSON.stringify(c.goaway)} instead of RST_STREAM`)
+    await assertStreamWorks(await o.client(), 1)
+  }
   assert.deepEqual(o.origin.requests.map((r) => [r.url, r.headers['content-length']]), [['/hold-cl', '3'], ['/follow', undefined]])
   assert.deepEqual(o.seen[0], { body: 'abc', complete: true, aborted: false })
 })
