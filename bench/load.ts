@@ -31,6 +31,8 @@ export interface LoadSpec {
   connections: number
   seconds: number
   mix?: PathMix
+  /** Extra request fields. */
+  headers?: Record<string, string>
 }
 
 /** What a load run measured. */
@@ -93,6 +95,7 @@ class Wrk implements LoadGenerator {
 
   async run (spec: LoadSpec): Promise<LoadResult> {
     const args = ['-t1', `-c${spec.connections}`, `-d${spec.seconds}s`, '--latency']
+    for (const [name, value] of Object.entries(spec.headers ?? {})) args.push('-H', `${name}: ${value}`)
     if (spec.method === 'POST') args.push('-s', this.#postScript)
     else if (spec.mix !== undefined) args.push('-s', this.#mixScript)
     args.push(spec.url)
@@ -151,7 +154,7 @@ class Autocannon implements LoadGenerator {
               }
             }]
           }),
-      ...(spec.method === 'POST' ? { body: this.#uploadBody, headers: { 'content-type': 'application/octet-stream' } } : {})
+      ...(spec.method === 'POST' ? { body: this.#uploadBody, headers: { 'content-type': 'application/octet-stream' } } : { headers: spec.headers })
     })
     return {
       requests: result['2xx'] + result.non2xx,

@@ -35,10 +35,10 @@ import {
   CACHE_SCENARIOS, SCENARIO_LABELS, computeCacheRatios, computeRatios, formatSummary, medianOfRounds,
   type CacheWindow, type Measurement, type NotMeasured, type ScenarioId, type Skipped
 } from './report.js'
-import { CACHE_CONTENDERS, CACHE_MAX_MIB, CACHING_TARGETS, ROOT, TARGETS, TARGET_NAMES, type RunningTarget, type Target, type TargetName } from './targets.js'
+import { CACHE_CONTENDERS, CACHE_MAX_MIB, CACHING_TARGETS, ROOT, RULES_TARGETS, TARGETS, TARGET_NAMES, type RunningTarget, type Target, type TargetName } from './targets.js'
 import { createBenchCert, type BenchCert } from './tls.js'
 import { USAGE, UsageError, parseOptions, type Options } from './options.js'
-import { verifyCaching, verifyHit, verifyTarget, type CacheKind, type Transport } from './verify.js'
+import { verifyCaching, verifyHit, verifyTarget, type CacheKind, type Transport, verifyCompression } from './verify.js'
 import type { CacheStats as Counters } from '../src/cache/types.js'
 
 /** The core every target under test runs on; the origin, the load generator and this process use the other. */
@@ -270,11 +270,13 @@ async function measure (target: Target, scenario: ScenarioId, round: number, loa
   try {
     const negotiated = await verifyTarget(target.name, running.port, transport, tls?.pem)
     if (negotiated !== null) onVerified(negotiated)
+    if (target.name === 'portico-gzip') await verifyCompression(target.name, running.port)
     const url = `${transport === 'http' ? 'http' : 'https'}://127.0.0.1:${running.port}`
     switch (scenario) {
       case 'get-1k':
         return await measureLoad(target.name, scenario, running, GET_CONNECTIONS,
-          (seconds) => load.run({ url: url + GET_PATH, method: 'GET', connections: GET_CONNECTIONS, seconds }), options)
+          // Accept-Encoding as browsers send it: only portico-gzip compresses (the origin never does).
+          (seconds) => load.run({ url: url + GET_PATH, method: 'GET', connections: GET_CONNECTIONS, seconds, headers: { 'accept-encoding': 'gzip' } }), options)
       case 'post-1m':
         return await measureLoad(target.name, scenario, running, POST_CONNECTIONS,
           (seconds) => load.run({ url: url + UPLOAD_PATH, method: 'POST', connections: POST_CONNECTIONS, seconds }), options)
@@ -313,6 +315,7 @@ async function measure (target: Target, scenario: ScenarioId, round: number, loa
  * targets take part in nothing else. Not a gap: targets outside a scenario's scope are left out silently.
  */
 function inScope (target: Target, scenario: ScenarioId): boolean {
+  if (RULES_TARGETS.includes(target.name)) return scenario === 'get-1k'
   return CACHE_SCENARIOS.includes(scenario) ? CACHE_CONTENDERS.includes(target.name) : !CACHING_TARGETS.includes(target.name)
 }
 

@@ -16,8 +16,14 @@ import { HAPROXY_BIN, NGINX_BIN, haproxyConfig, hasBinary, nginxConfig } from '.
 import { TLS_HOST, type BenchCert } from './tls.js'
 
 /** Names accepted by `--only`, in the order a run measures them. */
-export const TARGET_NAMES = ['origin', 'portico', 'portico-cache', 'portico-log', 'portico-express', 'http-proxy', 'fastify', 'nginx', 'nginx-cache', 'haproxy'] as const
+export const TARGET_NAMES = ['origin', 'portico', 'portico-cache', 'portico-log', 'portico-headers', 'portico-gzip', 'portico-express', 'http-proxy', 'fastify', 'nginx', 'nginx-cache', 'haproxy'] as const
 export type TargetName = typeof TARGET_NAMES[number]
+
+/**
+ * Portico with traffic rules on its one route, for the cost of the rules (docs/rules.md): header edits with
+ * placeholders and the security preset; compression (gzip of the origin's 1 KiB). Measured in GET 1 KiB only.
+ */
+export const RULES_TARGETS: readonly TargetName[] = ['portico-headers', 'portico-gzip']
 
 /** The targets that cache; they are measured in the cache scenarios only. */
 export const CACHING_TARGETS: readonly TargetName[] = ['portico-cache', 'nginx-cache']
@@ -86,7 +92,18 @@ interface PorticoCache {
   adminPort: number
 }
 
-function porticoConfig (port: number, originPort: number, accessLog: boolean, tls: BenchCert | undefined, cache?: PorticoCache): string {
+/** The rules of the RULES_TARGETS, as route keys. */
+const RULES: Record<string, string> = {
+  'portico-headers': `
+    headers:
+      request: { set: { x-client: "{client.ip}", x-request-id: "{request.id}" }, remove: [cookie] }
+      response: { set: { x-served-by: portico }, remove: [x-powered-by] }
+    securityHeaders: true`,
+  'portico-gzip': `
+    compress: { encodings: [gzip], types: [application/octet-stream] }`
+}
+
+function porticoConfig (port: number, originPort: number, accessLog: boolean, tls: BenchCert | undefined, cache?: PorticoCache, rules = ''): string {
   // A TLS listener offers h2 and http/1.1 by ALPN (docs/config.md, "TLS termination").
   const listen = tls === undefined
     ? `listen: [{ host: 127.0.0.1, port: ${port} }]`
@@ -96,7 +113,7 @@ tls:
   return `${listen}
 routes:
   - host: "*"
-    upstream: ["http://127.0.0.1:${originPort}"]
+    upstream: ["http://127.0.0.1:${originPort}"]${rules}
 log: { access: ${accessLog} }
 headers: { via: false }
 ${cache === undefined ? '' : `cache: { maxSize: "${CACHE_MAX_MIB}mb" }
@@ -104,14 +121,14 @@ admin: { host: 127.0.0.1, port: ${cache.adminPort} }
 `}`
 }
 
-function portico (name: 'portico' | 'portico-log', accessLog: boolean): Target {
+function portico (name: 'portico' | 'portico-log' | 'portico-headers' | 'portico-gzip', accessLog: boolean): Target {
   return {
     name,
-    tls: accessLog ? null : 'h2',
+    tls: name === 'portico' ? 'h2' : null,
     unavailable: () => null,
     start: (ctx) => startProcess(name, ctx, process.execPath, (port) => {
       const file = path.join(ctx.dir, 'portico.yaml')
-      writeFileSync(file, porticoConfig(port, ctx.originPort, accessLog, ctx.tls))
+      writeFileSync(file, porticoConfig(port, ctx.originPort, accessLog, ctx.tls, undefined, RULES[name] ?? ''))
       return [path.join(ROOT, 'bin/portico.js'), '--config', file]
     }, accessLog)
   }
@@ -171,6 +188,8 @@ export const TARGETS: readonly Target[] = [
   portico('portico', false),
   porticoCache(),
   portico('portico-log', true),
+  portico('portico-headers', false),
+  portico('portico-gzip', false),
   nodePeer('portico-express', 'peers/portico-express.js'),
   nodePeer('http-proxy', 'peers/http-proxy.js', 'http1'),
   nodePeer('fastify', 'peers/fastify.js'),

@@ -9,6 +9,7 @@
  * (nginx); a forwarding target must not answer from a cache. After a cache-hit window, `verifyHit` checks that
  * the object is still served as a hit.
  */
+import { gunzipSync } from 'node:zlib'
 import http from 'node:http'
 import http2 from 'node:http2'
 import https from 'node:https'
@@ -189,4 +190,22 @@ export async function verifyHit (name: string, port: number, target: string, kin
   const status = statusOf(answer, header)
   if (!HIT[kind].test(status)) throw new Error(`${name}: GET ${target} after the window should be a cache hit, but ${header}: ${status}`)
   return status
+}
+
+/**
+ * Throws unless the target on `port` answers GET 1 KiB with `Accept-Encoding: gzip` gzip-compressed, decoding to the
+ * origin's bytes: the rules target `portico-gzip` must really compress what the bench measures.
+ */
+export async function verifyCompression (name: string, port: number): Promise<void> {
+  const answer = await new Promise<{ encoding: string | undefined, body: Buffer }>((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: GET_PATH, headers: { 'accept-encoding': 'gzip' }, agent: false }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({ encoding: res.headers['content-encoding'], body: Buffer.concat(chunks) }))
+      res.on('error', reject)
+    }).on('error', reject)
+  })
+  if (answer.encoding !== 'gzip' || !gunzipSync(answer.body).equals(ONE_KIB)) {
+    throw new Error(`${name} does not compress GET ${GET_PATH}: Content-Encoding ${String(answer.encoding)}, ${answer.body.length} bytes`)
+  }
 }

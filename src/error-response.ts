@@ -16,15 +16,21 @@ export interface ErrorAnswer {
   status: number
   /** Flat `[name, value, ...]`. */
   headers: string[]
-  body: string
+  body: string | Buffer
+}
+
+/** A page replacing the plain-text body (a route's errorPages). */
+export interface ErrorPage {
+  body: Buffer
+  type: string
 }
 
 /** The response for `err` on the exchange `reqId`; 499 (client gone) is never sent, so it renders as 400. */
-export function errorAnswer (err: ProxyError, reqId: string, cacheStatus: string | null = null): ErrorAnswer {
+export function errorAnswer (err: ProxyError, reqId: string, cacheStatus: string | null = null, page: ErrorPage | null = null): ErrorAnswer {
   const status = err.status === 499 ? 400 : err.status
-  const body = `${status} ${STATUS_CODES[status] ?? ''}\n${err.code}\nrequest id: ${reqId}\n`
+  const body = page?.body ?? `${status} ${STATUS_CODES[status] ?? ''}\n${err.code}\nrequest id: ${reqId}\n`
   const headers = [
-    'content-type', 'text/plain; charset=utf-8',
+    'content-type', page?.type ?? 'text/plain; charset=utf-8',
     'content-length', String(Buffer.byteLength(body)),
     'cache-control', 'no-store',
     'proxy-status', `portico; error=${err.proxyStatus}; details="${err.code}"`,
@@ -33,13 +39,14 @@ export function errorAnswer (err: ProxyError, reqId: string, cacheStatus: string
   if (status === 405) headers.push('allow', ALLOWED_METHODS)
   if (err.retryAfter !== undefined) headers.push('retry-after', String(err.retryAfter))
   if (cacheStatus !== null) headers.push('cache-status', cacheStatus)
+  if (err.fields !== undefined) headers.push(...err.fields)
   return { status, headers, body }
 }
 
 /** Writes the error response on `res` (nothing when a response already started); `close` ends the connection. */
-export function sendErrorResponse (res: ServerResponse, err: ProxyError, reqId: string, close = false, cacheStatus: string | null = null): void {
+export function sendErrorResponse (res: ServerResponse, err: ProxyError, reqId: string, close = false, cacheStatus: string | null = null, page: ErrorPage | null = null): void {
   if (res.headersSent || res.destroyed) return
-  const a = errorAnswer(err, reqId, cacheStatus)
+  const a = errorAnswer(err, reqId, cacheStatus, page)
   if (close) res.shouldKeepAlive = false
   res.writeHead(a.status, a.headers)
   res.end(res.req?.method === 'HEAD' ? undefined : a.body)

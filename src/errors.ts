@@ -65,6 +65,22 @@ export const ERRORS = {
     status: 501, source: 'downstream', retry: 'never', proxyStatus: 'http_request_error',
     description: 'The request uses a transfer coding other than chunked (RFC 9112 §6.1); it is refused, never forwarded with the coding dropped.'
   },
+  PORTICO_ERR_FORBIDDEN: {
+    status: 403, source: 'downstream', retry: 'never', proxyStatus: 'http_request_denied',
+    description: 'The client address is refused by the route\'s deny or not in its allow list.'
+  },
+  PORTICO_ERR_UNAUTHORIZED: {
+    status: 401, source: 'downstream', retry: 'never', proxyStatus: 'http_request_denied',
+    description: 'The route needs basicAuth credentials and the request has none or wrong ones; answered with WWW-Authenticate.'
+  },
+  PORTICO_ERR_RATE_LIMITED: {
+    status: 429, source: 'downstream', retry: 'never', proxyStatus: 'http_request_denied',
+    description: 'The client is over the route\'s rateLimit (or maxInFlight); answered with Retry-After and the RateLimit fields.'
+  },
+  PORTICO_ERR_FORWARD_AUTH: {
+    status: 502, source: 'upstream', retry: 'never', proxyStatus: 'destination_unavailable',
+    description: 'The forwardAuth service could not be asked (refused, reset, timed out); nothing was forwarded to the node.'
+  },
   PORTICO_ERR_REQUEST_TIMEOUT: {
     status: 408, source: 'downstream', retry: 'never', proxyStatus: 'http_request_error',
     description: 'The client did not send the whole request within server.requestTimeout, or paused its body for longer than server.bodyTimeout.'
@@ -167,6 +183,8 @@ export class ProxyError extends Error {
   readonly condition: RetryCondition | undefined
   /** Seconds for a Retry-After field on the answer (RFC 9110 §10.2.3), when the failure has one. */
   retryAfter: number | undefined
+  /** Further fields of the answer (flat [name, value, ...]): WWW-Authenticate on 401, the RateLimit fields on 429. */
+  fields: string[] | undefined
 
   constructor (code: ErrorCode, message?: string, options?: { cause?: unknown }) {
     const spec: ErrorSpec = ERRORS[code]
@@ -180,6 +198,7 @@ export class ProxyError extends Error {
     this.proxyStatus = spec.proxyStatus
     this.condition = spec.condition
     this.retryAfter = undefined
+    this.fields = undefined
   }
 }
 

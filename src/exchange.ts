@@ -21,6 +21,9 @@ import { accessRecord, endExchange, wantsRecord, type FailedAttempt } from './ob
 import type { Logger } from './observability/logger.js'
 import type { Runtime } from './runtime.js'
 import type { Tunnels } from './server/connections.js'
+import type { RuleState } from './rules/route-rules.js'
+import { Encoder } from './rules/compress.js'
+import { fieldValue } from './http/fields.js'
 
 /** What an exchange needs from its surroundings. */
 export interface ExchangeContext {
@@ -62,6 +65,11 @@ export class Exchange implements ResponseHandler, Answerable {
   via: string | null = null
   /** RFC 9211 Cache-Status for responses Portico builds itself (errors) on cached routes; set by the cache. */
   cacheStatus: string | null = null
+  /** The route's traffic rules for this request (set by the pipeline), or null when the route has none. */
+  rules: RuleState | null = null
+  /** The response body's encoder when the rules compress it. */
+  #encoder: Encoder | null = null
+  #onFinished: (() => void) | null = null
 
   readonly #hooks: CompiledHooks | null
 
@@ -120,6 +128,23 @@ export class Exchange implements ResponseHandler, Answerable {
       if (this.hsts !== null && !hasField(headers, 'strict-transport-security')) headers.push('strict-transport-security', this.hsts)
       if (this.via !== null) appendVia(headers, this.via)
       if (this.#ctx.isDraining()) res.shouldKeepAlive = false
+      const rules = this.rules
+      if (rules !== null && rules.rules.hasResponsePhase) {
+        const length = fieldValue(headers, 'content-length')
+        const out = rules.rules.response(rules, status, headers)
+        if (out.page !== null) {
+          this.#sendPage(status, headers, out.page.body, out.page.type)
+          return false
+        }
+        if (out.encoding !== null && this.req.method !== 'HEAD') {
+          const type = fieldValue(headers, 'content-type') ?? ''
+          this.#encoder = new Encoder(out.encoding, res, {
+            sizeHint: length === undefined ? undefined : Number(length),
+            // An event stream is read as it comes: every piece is flushed through the encoder.
+            flushEachWrite: type.toLowerCase().startsWith('text/event-stream')
+          })
+        }
+      }
       // RFC 9113 §8.3.2: HTTP/2 has no reason phrase.
       if (this.req.httpVersionMajor >= 2) res.writeHead(status, headers)
       else res.writeHead(status, statusText || STATUS_CODES[status] || '', headers)
@@ -133,6 +158,15 @@ export class Exchange implements ResponseHandler, Answerable {
   }
 
   onData (chunk: Buffer): boolean {
+    const encoder = this.#encoder
+    if (encoder !== null) {
+      if (encoder.write(chunk)) return true
+      if (!this.#waitingDrain) {
+        this.#waitingDrain = true
+        encoder.onDrain(this.#onDrain)
+      }
+      return false
+    }
     this.#bytes += chunk.length
     if (this.res.write(chunk)) return true
     if (!this.#waitingDrain) {
@@ -145,6 +179,14 @@ export class Exchange implements ResponseHandler, Answerable {
   onComplete (rawTrailers: Buffer[] | string[] | null): void {
     if (this.#clientGone) return
     if (rawTrailers !== null && rawTrailers.length > 0) this.res.addTrailers(fieldRecord(rawTrailers))
+    const encoder = this.#encoder
+    if (encoder !== null) {
+      // The encoder still flushes into the response: the exchange ends when the response does (or the client leaves).
+      this.#abort = null
+      this.res.once('finish', () => this.#finish(this.res.statusCode))
+      encoder.end()
+      return
+    }
     this.res.end()
     this.#finish(this.res.statusCode)
   }
@@ -185,7 +227,7 @@ export class Exchange implements ResponseHandler, Answerable {
     // processed on it.
     const closing = this.#ctx.isDraining() || err.status === 400 || err.status === 501 || !this.res.shouldKeepAlive
     if (closing && this.req.httpVersionMajor < 2 && this.req.socket !== null) ENDING.add(this.req.socket)
-    sendErrorResponse(this.res, err, this.id, closing, this.cacheStatus)
+    sendErrorResponse(this.res, err, this.id, closing, this.cacheStatus, this.rules?.rules.errorPage(err.status) ?? null)
     this.#finish(err.status, err.code)
   }
 
@@ -201,6 +243,16 @@ export class Exchange implements ResponseHandler, Answerable {
     this.#finish(answer.status, this.#errorCode)
   }
 
+  /** Runs `fn` once when the exchange ends, however it ends (the rules release an in-flight slot with it). */
+  onFinished (fn: () => void): void {
+    if (this.#done) {
+      fn()
+      return
+    }
+    const prior = this.#onFinished
+    this.#onFinished = prior === null ? fn : () => { prior(); fn() }
+  }
+
   /** Marks the exchange failed by the request side (body limit, client error) before any upstream answer. */
   failRequest (err: ProxyError): void {
     this.#abort?.(err)
@@ -208,6 +260,18 @@ export class Exchange implements ResponseHandler, Answerable {
   }
 
   // --- internals -----------------------------------------------------------------------------------------
+
+  /** An error page in place of the node's error body (errorPages with intercept): the node's body is not read. */
+  #sendPage (status: number, headers: string[], body: Buffer, type: string): void {
+    headers.push('content-type', type, 'content-length', String(body.length), 'x-request-id', this.id)
+    const res = this.res
+    if (this.req.httpVersionMajor >= 2) res.writeHead(status, headers)
+    else res.writeHead(status, STATUS_CODES[status] ?? '', headers)
+    res.end(this.req.method === 'HEAD' ? undefined : body)
+    this.#bytes = body.length
+    this.#finish(status)
+    this.#abort?.(new ProxyError('PORTICO_ERR_CLIENT_ABORTED', 'the node\'s error body is replaced by an error page'))
+  }
 
   #relayInterim (status: number, rawHeaders: Buffer[] | string[]): void {
     // RFC 9110 §15.2: no 1xx to an HTTP/1.0 client. 100 Continue was already answered by Node itself.
@@ -235,6 +299,7 @@ export class Exchange implements ResponseHandler, Answerable {
     // Not res.writableFinished: an HTTP/2 response reports it true after a stream reset (RST_STREAM).
     if (this.#done) return
     this.#clientGone = true
+    this.#encoder?.destroy()
     if (this.#abort !== null) this.#abort(new ProxyError('PORTICO_ERR_CLIENT_ABORTED'))
     else this.#finish(499, 'PORTICO_ERR_CLIENT_ABORTED')
   }
@@ -243,6 +308,8 @@ export class Exchange implements ResponseHandler, Answerable {
     if (this.#done) return
     this.#done = true
     this.#errorCode = errorCode
+    if (this.#onFinished !== null) this.#onFinished()
+    if (this.#encoder !== null) this.#bytes = this.#encoder.bytesOut
     const hooks = this.#hooks
     if (!wantsRecord(this.#ctx, hooks)) return
     const record = accessRecord(this, this.#upstreamId, status, this.#bytes, this.#start, this.#errorCode, this.#failed)

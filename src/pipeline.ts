@@ -25,6 +25,7 @@ import { requestRecord } from './cache/vary.js'
 import { nextRequestId } from './observability/request-id.js'
 import { hasRequestBody, requestBody } from './request-body.js'
 import type { CompiledRoute, Runtime } from './runtime.js'
+import { RuleState, type RuleExchange } from './rules/route-rules.js'
 
 /** Called when nothing matched, in embedded mode (Express's `next`). */
 export type NextFunction = (err?: unknown) => void
@@ -105,7 +106,7 @@ function route (runtime: Runtime, req: IncomingMessage): Routed | ProxyError | n
  * The upstream request head for a routed request, after onUpstreamRequest hooks; a ProxyError to answer with when
  * the head carries two Host fields (400) or a hook threw (500).
  */
-function upstreamHead (hooks: CompiledHooks | null, exchange: Exchange | UpgradeExchange, req: IncomingMessage, routed: Routed, client: Client): { path: string, headers: string[] } | ProxyError {
+function upstreamHead (hooks: CompiledHooks | null, exchange: Exchange | UpgradeExchange, req: IncomingMessage, routed: Routed, client: Client, rules: RuleState | null): { path: string, headers: string[] } | ProxyError {
   const r = routed.route
   const headers = buildUpstreamHeaders(req.rawHeaders, {
     peer: client.peer,
@@ -119,6 +120,12 @@ function upstreamHead (hooks: CompiledHooks | null, exchange: Exchange | Upgrade
   const mount = mountPrefix(req)
   if (mount !== '' && r.headerOptions.xForwarded) addPrefix(headers, mount)
   let path = r.stripPrefix ? stripPrefix(routed.target, routed.prefixLength) : routed.target
+  if (rules !== null && rules.rules.editsUpstream) {
+    const rewritten = rules.rules.upstreamPath(path, rules)
+    if (rewritten instanceof ProxyError) return rewritten
+    path = rewritten
+    rules.rules.upstreamHeaders(headers, rules)
+  }
   if (hooks !== null && hooks.onUpstreamRequest.length > 0) {
     const edited = runOnUpstreamRequest(hooks, exchange, req.method ?? 'GET', path, headers)
     if (edited instanceof ProxyError) return edited
@@ -152,6 +159,19 @@ export function handleRequest (runtime: Runtime, ctx: ExchangeContext, req: Inco
   exchange.clientAddress = client.address
   if (routed.route.hsts !== null && schemeOf(req) === 'https') exchange.hsts = routed.route.hsts
   exchange.via = routed.route.responseVia
+  const rules = routed.route.rules
+  if (rules !== null) {
+    const state = ruleState(exchange, req, routed, client)
+    exchange.rules = state
+    if (rules.hasRequestPhase) {
+      rules.request(state, () => hooksThenForward(runtime, ctx, exchange, req, routed, client))
+      return
+    }
+  }
+  hooksThenForward(runtime, ctx, exchange, req, routed, client)
+}
+
+function hooksThenForward (runtime: Runtime, ctx: ExchangeContext, exchange: Exchange, req: IncomingMessage, routed: Routed, client: Client): void {
   const hooks = runtime.hooks
   if (hooks === null || hooks.onRequest.length === 0) {
     forward(runtime, ctx, exchange, req, routed, client)
@@ -160,18 +180,39 @@ export function handleRequest (runtime: Runtime, ctx: ExchangeContext, req: Inco
   runOnRequest(hooks, exchange, 0, () => forward(runtime, ctx, exchange, req, routed, client))
 }
 
+/** The rules' view of a routed request. */
+function ruleState (exchange: RuleExchange, req: IncomingMessage, routed: Routed, client: Client): RuleState {
+  const r = routed.route
+  return new RuleState(r.rules!, {
+    exchange,
+    req,
+    hostRaw: routed.hostRaw,
+    host: routed.host,
+    scheme: schemeOf(req),
+    clientAddress: client.address,
+    clientPrefix: mountPrefix(req) + (r.stripPrefix ? routed.target.slice(0, routed.prefixLength) : '')
+  })
+}
+
 /** Builds the upstream request and dispatches it: through the cache on cached routes, else to the route's pool. */
 function forward (runtime: Runtime, ctx: ExchangeContext, exchange: Exchange, req: IncomingMessage, routed: Routed, client: Client): void {
   if (exchange.finished) return
   const r = routed.route
-  const head = upstreamHead(runtime.hooks, exchange, req, routed, client)
+  const upstream = r.upstream
+  if (upstream === null) {
+    // Only a route whose rules answer every request has no upstream; reaching here is a bug.
+    exchange.sendError(new ProxyError('PORTICO_ERR_INTERNAL', 'a route without upstream reached forwarding'))
+    return
+  }
+  const head = upstreamHead(runtime.hooks, exchange, req, routed, client, exchange.rules)
   if (head instanceof ProxyError) {
     exchange.sendError(head)
     return
   }
   let body: Readable | null = null
   if (hasRequestBody(req)) {
-    body = requestBody(exchange, req, head.headers, runtime.maxRequestBody, runtime.bodyTimeout)
+    const limit = r.rules?.maxRequestBody
+    body = requestBody(exchange, req, head.headers, limit === undefined ? runtime.maxRequestBody : limit, runtime.bodyTimeout)
     if (body === null) return
   }
   const method = req.method ?? 'GET'
@@ -195,15 +236,18 @@ function forward (runtime: Runtime, ctx: ExchangeContext, exchange: Exchange, re
         // old route's pool is closed, so the request goes to the route now live for this host and path.
         let live = r
         const now = ctx.runtime?.()
-        if (now !== undefined && now !== runtime) live = now.router.match(routed.host, routed.target)?.route ?? r
-        live.upstream.dispatch({ method: m, path, headers, body: null, clientAddress: client.address, clientTls: scheme === 'https' }, live.dispatchOptions, h)
+        if (now !== undefined && now !== runtime) {
+          const m2 = now.router.match(routed.host, routed.target)?.route
+          if (m2?.upstream != null) live = m2
+        }
+        ;(live.upstream ?? upstream).dispatch({ method: m, path, headers, body: null, clientAddress: client.address, clientTls: scheme === 'https' }, live.dispatchOptions, h)
       })
       return
     }
     // RFC 9111 §4.4: a successful unsafe request invalidates what the cache holds for its target.
     handler = SAFE_METHODS.has(method) ? cache.marking(exchange, 'method') : cache.invalidating(exchange, scheme, routed.host, routed.target)
   }
-  r.upstream.dispatch({ method, path: head.path, headers: head.headers, body, clientAddress: client.address, clientTls: schemeOf(req) === 'https' }, r.dispatchOptions, handler)
+  upstream.dispatch({ method, path: head.path, headers: head.headers, body, clientAddress: client.address, clientTls: schemeOf(req) === 'https' }, r.dispatchOptions, handler)
 }
 
 /** RFC 9110 §9.2.1. */
@@ -229,17 +273,37 @@ export function handleUpgrade (runtime: Runtime, ctx: ExchangeContext, req: Inco
     exchange.sendError(routed instanceof ProxyError ? routed : new ProxyError('PORTICO_ERR_NO_ROUTE'))
     return
   }
-  const hooks = runtime.hooks
-  if (hooks === null || hooks.onRequest.length === 0) {
-    forwardUpgrade(runtime, exchange, req, ok, h2 !== undefined, client)
-    return
+  const rules = ok.route.rules
+  let state: RuleState | null = null
+  if (rules !== null) {
+    // The request rules (access, authentication, rate limits, redirects) hold for a handshake as for a request.
+    state = ruleState(exchange, req, ok, client)
+    if (rules.hasRequestPhase) {
+      const s = state
+      rules.request(s, () => upgradeHooksThenForward(runtime, exchange, req, ok, h2 !== undefined, client, s))
+      return
+    }
   }
-  runOnRequest(hooks, exchange, 0, () => forwardUpgrade(runtime, exchange, req, ok, h2 !== undefined, client))
+  upgradeHooksThenForward(runtime, exchange, req, ok, h2 !== undefined, client, state)
 }
 
-function forwardUpgrade (runtime: Runtime, exchange: UpgradeExchange, req: IncomingMessage, routed: Routed, h2: boolean, client: Client): void {
+function upgradeHooksThenForward (runtime: Runtime, exchange: UpgradeExchange, req: IncomingMessage, routed: Routed, h2: boolean, client: Client, rules: RuleState | null): void {
+  const hooks = runtime.hooks
+  if (hooks === null || hooks.onRequest.length === 0) {
+    forwardUpgrade(runtime, exchange, req, routed, h2, client, rules)
+    return
+  }
+  runOnRequest(hooks, exchange, 0, () => forwardUpgrade(runtime, exchange, req, routed, h2, client, rules))
+}
+
+function forwardUpgrade (runtime: Runtime, exchange: UpgradeExchange, req: IncomingMessage, routed: Routed, h2: boolean, client: Client, rules: RuleState | null): void {
   if (exchange.finished) return
-  const head = upstreamHead(runtime.hooks, exchange, req, routed, client)
+  const upstream = routed.route.upstream
+  if (upstream === null) {
+    exchange.sendError(new ProxyError('PORTICO_ERR_INTERNAL', 'a route without upstream reached forwarding'))
+    return
+  }
+  const head = upstreamHead(runtime.hooks, exchange, req, routed, client, rules)
   if (head instanceof ProxyError) {
     exchange.sendError(head)
     return
@@ -249,7 +313,7 @@ function forwardUpgrade (runtime: Runtime, exchange: UpgradeExchange, req: Incom
     // since the HTTP/2 client never sent a key (the stream itself is the proof of the upgrade).
     head.headers.push('sec-websocket-key', randomBytes(16).toString('base64'))
   }
-  routed.route.upstream.dispatch({
+  upstream.dispatch({
     method: h2 ? 'GET' : req.method ?? 'GET',
     path: head.path,
     headers: head.headers,

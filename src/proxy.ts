@@ -25,6 +25,7 @@ import { CacheLifecycle } from './cache/lifecycle.js'
 import { createAdminServer } from './server/admin.js'
 import { Connections, type AnyServer } from './server/connections.js'
 import { createListener, listenOn, type ListeningAddress } from './server/listeners.js'
+import { RuleResources } from './rules/resources.js'
 
 export type { ListeningAddress } from './server/listeners.js'
 
@@ -61,6 +62,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   #config: ResolvedConfig
   #live: CompiledRuntime
   readonly #pools: PoolRegistry
+  readonly #resources: RuleResources
   readonly #logger: Logger
   readonly #servers: AnyServer[] = []
   readonly #connections = new Connections()
@@ -76,7 +78,8 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#logger = options.logger ?? silentLogger()
     this.#cache = new CacheLifecycle(config.cache, this.#logger)
     this.#pools = new PoolRegistry(this.#logger, this, options.lookup)
-    this.#live = compileRuntime(config, this.#pools, this.#cache.cache)
+    this.#resources = new RuleResources(this.#logger)
+    this.#live = compileRuntime(config, this.#pools, this.#cache.cache, this.#resources, this.#logger)
     this.#ctx = {
       logger: this.#logger,
       accessLog: config.log.access,
@@ -101,7 +104,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     return this.#live.runtime.router.describe().map((h) => ({
       host: h.host,
       kind: h.kind,
-      paths: h.routes.map((r) => ({ path: r.path, stripPrefix: r.stripPrefix, upstream: r.upstream.id, cache: r.cache !== null }))
+      paths: h.routes.map((r) => ({ path: r.path, stripPrefix: r.stripPrefix, upstream: r.upstream?.id ?? (r.rules !== null ? 'answered by the route' : 'none'), cache: r.cache !== null }))
     }))
   }
 
@@ -202,7 +205,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   async reload (options: ResolvedConfig | PorticoConfig): Promise<void> {
     const config = isResolvedConfig(options) ? options : loadConfigObjectSync(options)
     const cache = this.#cache.reload(config.cache, config.server.drainTimeout)
-    this.#live = compileRuntime(config, this.#pools, cache)
+    this.#live = compileRuntime(config, this.#pools, cache, this.#resources, this.#logger)
     this.#config = config
     this.#ctx.accessLog = config.log.access
     await this.#live.drained
@@ -232,6 +235,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     }
     this.#cache.abortFills()
     await this.#pools.close()
+    await this.#resources.close()
     await this.#cache.close()
   }
 }

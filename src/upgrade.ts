@@ -24,6 +24,7 @@ import type { ExchangeContext } from './exchange.js'
 /** One upgrade handshake and, after 101, its tunnel. */
 export class UpgradeExchange implements ResponseHandler, Answerable {
   readonly id: string
+  #onFinished: (() => void) | null = null
   readonly req: IncomingMessage
   readonly #client: Duplex
   readonly #head: Buffer
@@ -208,6 +209,16 @@ export class UpgradeExchange implements ResponseHandler, Answerable {
     this.#finish(a.status, err.code)
   }
 
+  /** Runs `fn` once when the exchange ends, however it ends. */
+  onFinished (fn: () => void): void {
+    if (this.#done) {
+      fn()
+      return
+    }
+    const prior = this.#onFinished
+    this.#onFinished = prior === null ? fn : () => { prior(); fn() }
+  }
+
   /** Answers the handshake with a hook's response instead of forwarding it, then closes the connection. */
   sendAnswer (answer: HookAnswer): void {
     if (this.#done || this.#headWritten) return
@@ -245,6 +256,7 @@ export class UpgradeExchange implements ResponseHandler, Answerable {
     if (this.#done) return
     this.#done = true
     this.#errorCode = errorCode
+    if (this.#onFinished !== null) this.#onFinished()
     if (!wantsRecord(this.#ctx, this.#hooks)) return
     const record = accessRecord(this, this.#upstreamId, status, this.#bytesOut, this.#start, errorCode, this.#failed)
     record.bytesIn = this.#bytesIn

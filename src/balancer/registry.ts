@@ -38,7 +38,7 @@ export class PoolRegistry {
    */
   build (config: ResolvedConfig): { pools: Map<string, UpstreamPool>, drained: Promise<void> } {
     const wanted = new Map<string, ResolvedUpstream>()
-    for (const r of config.routes) wanted.set(r.upstream.key, r.upstream)
+    for (const r of config.routes) if (r.upstream !== null) wanted.set(r.upstream.key, r.upstream)
     const out = new Map<string, UpstreamPool>()
     for (const [key, spec] of wanted) {
       const { members, ...settings } = spec

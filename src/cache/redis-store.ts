@@ -31,6 +31,7 @@ import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import type { BodyWriter, CacheStore, PurgeFilter, StoredMeta, StoredResponse } from './store.js'
 import { LUA_COMMIT, LUA_PURGE_KEY, LUA_UPDATE, type Scripts } from './redis-scripts.js'
+import { safeUrl } from '../observability/logger.js'
 
 export interface RedisStoreLogger {
   warn (obj: object, msg: string): void
@@ -67,17 +68,6 @@ const REPLACED_GRACE_MS = 30_000
 const READ_BATCH = 16
 /** Primary keys per SSCAN step of a purge. */
 const SCAN_COUNT = 200
-
-/** The URL for logs, without a password. */
-function safeUrl (url: string): string {
-  try {
-    const u = new URL(url)
-    if (u.password !== '') u.password = '***'
-    return u.toString()
-  } catch {
-    return '(unparseable url)'
-  }
-}
 
 function isFilter (f: unknown): f is PurgeFilter {
   if (typeof f !== 'object' || f === null) return false

@@ -1,12 +1,14 @@
 /**
- * The `portico` command: argv → config → start. `portico check` validates and prints the route table.
+ * The `portico` command: argv → config → start. `portico check` validates and prints the route table;
+ * `portico cert --dev` writes a development certificate; `portico hash-password` prints a password hash for a
+ * basic-auth user list (the password from standard input's first line, or typed twice at a terminal, unechoed).
  * Exit status: 0 after a clean shutdown, 2 for an invalid config or usage, 1 for a failure to start.
  * Signals: SIGTERM/SIGINT drain and exit (a second one exits at once); SIGHUP reloads the config file.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Command, CommanderError, InvalidArgumentError } from 'commander'
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { ConfigError, Proxy, createLogger, loadConfigFile, loadConfigObject, type PorticoConfig, type ResolvedConfig } from '../index.js'
 
 const PACKAGE = JSON.parse(readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '../../../package.json'), 'utf8')) as { version: string }
@@ -165,6 +167,112 @@ async function check (opts: GlobalOptions): Promise<void> {
   await proxy.close({ drainTimeout: 0 })
 }
 
+/** The longest password line read from a pipe (a guard against piping a file in by mistake). */
+const MAX_PASSWORD_LINE = 64 * 1024
+
+/** Reads standard input up to the first newline (or its end): the line without the newline (and a CR before it). */
+async function readFirstLine (input: NodeJS.ReadableStream): Promise<string> {
+  let text = ''
+  input.setEncoding('utf8')
+  for await (const chunk of input) {
+    text += chunk as string
+    const nl = text.indexOf('\n')
+    if (nl !== -1) {
+      text = text.slice(0, nl)
+      break
+    }
+    if (text.length > MAX_PASSWORD_LINE) break
+  }
+  if (text.length > MAX_PASSWORD_LINE) throw new RangeError('the first line of standard input is longer than 64 KiB')
+  return text.replace(/\r$/, '')
+}
+
+/**
+ * Asks for one line per prompt on a terminal, without echo (raw mode; prompts on stderr, so stdout holds only the
+ * hash). Enter ends a line, Backspace deletes, Ctrl-U clears, Ctrl-D on an empty line ends it, Ctrl-C exits 130.
+ * Typed-ahead or pasted text carries over from one prompt to the next.
+ */
+function promptHidden (prompts: string[]): Promise<string[]> {
+  const stdin = process.stdin
+  return new Promise((resolve) => {
+    const lines: string[] = []
+    let text = ''
+    const done = (): void => {
+      stdin.off('data', onData)
+      stdin.setRawMode(false)
+      stdin.pause()
+    }
+    const endLine = (): boolean => {
+      process.stderr.write('\n')
+      lines.push(text)
+      text = ''
+      if (lines.length === prompts.length) {
+        done()
+        resolve(lines)
+        return true
+      }
+      process.stderr.write(prompts[lines.length])
+      return false
+    }
+    const onData = (chunk: string): void => {
+      for (const ch of chunk) {
+        if (ch === '\r' || ch === '\n') {
+          if (endLine()) return
+        } else if (ch === '\u0003') {
+          done()
+          process.stderr.write('\n')
+          process.exit(130)
+        } else if (ch === '\u0004') {
+          if (text === '' && endLine()) return
+        } else if (ch === '\u007f' || ch === '\b') {
+          text = [...text].slice(0, -1).join('')
+        } else if (ch === '\u0015') {
+          text = ''
+        } else if (ch >= ' ') {
+          text += ch
+        }
+      }
+    }
+    // Raw mode first, then the prompt: whatever is typed once the prompt shows is never echoed.
+    stdin.setEncoding('utf8')
+    stdin.setRawMode(true)
+    process.stderr.write(prompts[0])
+    stdin.resume()
+    stdin.on('data', onData)
+  })
+}
+
+function usage (message: string): never {
+  process.stderr.write(`portico: ${message}\n`)
+  process.exit(2)
+}
+
+async function hashPasswordCommand (algorithm: 'scrypt' | 'bcrypt'): Promise<void> {
+  // Loaded on demand, like the certificate generator.
+  const { hashPassword } = await import('../rules/basic-auth.js')
+  let password: string
+  if (process.stdin.isTTY) {
+    const [first, again] = await promptHidden(['Password: ', 'Again: '])
+    if (first !== '' && first !== again) usage('the passwords do not match')
+    password = first
+  } else {
+    try {
+      password = await readFirstLine(process.stdin)
+    } catch (err) {
+      usage((err as Error).message)
+    }
+  }
+  if (password === '') usage('empty password (give it as the first line of standard input, or type it at the prompt)')
+  let hash
+  try {
+    hash = await hashPassword(password, algorithm)
+  } catch (err) {
+    if (err instanceof RangeError) usage(err.message)
+    throw err
+  }
+  process.stdout.write(`${hash}\n`)
+}
+
 /** Runs the CLI with `argv` (without node and script). */
 export async function main (argv: string[]): Promise<void> {
   const program = new Command()
@@ -206,6 +314,12 @@ export async function main (argv: string[]): Promise<void> {
       }
       process.stdout.write(describeDevCertificate(files))
     })
+  program
+    .command('hash-password')
+    .description('print a password hash for a basic-auth user ("name:hash"); the password is the first line of standard input, or typed twice (unechoed) at a terminal')
+    .addOption(new Option('-a, --algorithm <name>', 'hash algorithm').choices(['scrypt', 'bcrypt']).default('scrypt'))
+    .exitOverride()
+    .action(async (sub: { algorithm: 'scrypt' | 'bcrypt' }) => { await hashPasswordCommand(sub.algorithm) })
   try {
     await program.parseAsync(argv, { from: 'user' })
   } catch (err) {

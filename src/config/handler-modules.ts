@@ -23,7 +23,7 @@ export async function loadHandlerModules (cfg: ParsedConfig, baseDir: string): P
   }
   for (const u of Object.values(cfg.upstreams ?? {})) visit(u)
   for (const p of Object.values(cfg.pools ?? {})) visit(p)
-  for (const r of cfg.routes ?? []) visit(r.upstream)
+  for (const r of cfg.routes ?? []) if (r.upstream !== undefined) visit(r.upstream)
   const out = new Map<string, HandlerTarget | string>()
   await Promise.all([...refs].map(async (ref) => {
     const [file, exportName = 'default'] = ref.split('#')

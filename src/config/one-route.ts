@@ -11,5 +11,8 @@ export type OneRouteOptions = Omit<RouteConfig, 'host' | 'path'> & Pick<PorticoC
 /** The full config for one route: every host, path "/". */
 export function oneRouteConfig (options: OneRouteOptions): PorticoConfig {
   const { timeouts, headers, limits, log, hooks, ...route } = options
-  return { routes: [{ ...route, host: '*', path: '/' }], timeouts, headers, limits, log, hooks }
+  // A framework mount strips its prefix (app.use('/google', ...)): redirects and cookies are mapped back to it,
+  // as nginx's proxy_redirect default does (docs/rules.md).
+  const mapped = { rewriteRedirects: true, rewriteCookies: true, ...route }
+  return { routes: [{ ...mapped, host: '*', path: '/' }], timeouts, headers, limits, log, hooks }
 }

@@ -11,6 +11,7 @@ import type { ParsedConfig, ParsedPool, ParsedRoute, ParsedUpstream } from './sc
 import { DEFAULTS } from './defaults.js'
 import { handlerId, resolveHandler, type HandlerModules } from './handler-modules.js'
 import { resolveServerTls, resolveUpstreamTls } from './tls-files.js'
+import { resolveRules } from './resolve-rules.js'
 import { normalizeHostKey } from '../routing/host.js'
 import {
   RESOLVED, type ConfigIssue, type HashKey, type MemberSpec, type ResolvedAdmin, type ResolvedCache, type ResolvedConfig,
@@ -73,15 +74,27 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
     }
     const name = `${hosts.join(',')}${routePath === '/' ? '' : routePath}`
     const scope = { key: `route:${name}`, name, connectTimeout: route.timeouts?.connect ?? baseTimeouts.connect, pools }
-    const upstream = resolveUpstream(route.upstream, at[0] === 'upstreams' ? at : [...at, 'upstream'], options, issues, scope)
-    if (upstream === undefined) continue
+    const rules = resolveRules(route, cfg, at, { baseDir: options.baseDir, issues })
+    // A route that answers every request itself needs no upstream; one given anyway is never used.
+    const answersAll = route.respond !== undefined || (route.redirect !== undefined && route.redirect.match === undefined)
+    let upstream: ResolvedUpstream | null = null
+    if (route.upstream === undefined) {
+      if (!answersAll) issues.push({ path: [...at, 'upstream'], message: 'a route needs an upstream (or "respond", or "redirect" without "match")' })
+    } else if (answersAll) {
+      issues.push({ path: [...at, 'upstream'], message: `this route answers every request itself ("${route.respond !== undefined ? 'respond' : 'redirect'}"): its upstream would never be used` })
+    } else {
+      const resolved = resolveUpstream(route.upstream, at[0] === 'upstreams' ? at : [...at, 'upstream'], options, issues, scope)
+      if (resolved === undefined) continue
+      upstream = resolved
+    }
     routes.push({
       name,
       hosts,
       path: routePath,
       stripPrefix: route.stripPrefix ?? DEFAULTS['routes.stripPrefix'],
       preserveHost: route.preserveHost ?? DEFAULTS['routes.preserveHost'],
-      hsts: hstsValue(route.hsts),
+      // securityHeaders brings HSTS along unless the route says its own.
+      hsts: route.hsts === undefined && rules?.securityHeaders?.hsts != null ? rules.securityHeaders.hsts : hstsValue(route.hsts),
       upstream,
       timeouts: {
         connect: route.timeouts?.connect ?? baseTimeouts.connect,
@@ -93,7 +106,8 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
         forwarded: route.headers?.forwarded ?? baseHeaders.forwarded,
         via: route.headers?.via ?? baseHeaders.via
       },
-      cache: route.cache ?? cacheOn
+      cache: (route.cache ?? cacheOn) && upstream !== null,
+      rules
     })
   }
 

@@ -8,6 +8,7 @@
  */
 import type { ProxyHooks } from '../hooks.js'
 import type { HandlerTarget, UpstreamTls } from '../upstream/types.js'
+import type { Template } from '../rules/placeholders.js'
 
 /** One member of an upstream: a remote node or an in-process handler, with its share of traffic. */
 export type MemberSpec = (
@@ -149,6 +150,68 @@ export interface ResolvedTls {
   watch: boolean
 }
 
+/** Header edits in one direction, placeholders compiled; names lower-case. */
+export interface ResolvedHeaderEdits {
+  set: [string, Template][]
+  add: [string, Template][]
+  remove: string[]
+}
+
+/** What a rate limit counts by. */
+export type RateKey = { kind: 'client-ip' } | { kind: 'route' } | { kind: 'header', name: string }
+
+/** CORS with defaults applied. */
+export interface ResolvedCors {
+  /** Exact origins (lower-case), and patterns. */
+  origins: Set<string>
+  patterns: RegExp[]
+  any: boolean
+  methods: string
+  /** Allowed request fields as sent, or null to echo what a preflight asks for ("*"). */
+  headers: string | null
+  exposeHeaders: string | null
+  credentials: boolean
+  /** Seconds, or null to send none. */
+  maxAge: number | null
+}
+
+/** The traffic rules of one route (docs/rules.md), with defaults, top-level values and files resolved. */
+export interface ResolvedRules {
+  allow: string[] | null
+  deny: string[] | null
+  /** Users (parsed, hashes checked) and realm. */
+  basicAuth: { users: { name: string, hash: string }[], realm: string } | null
+  forwardAuth: { url: string, copyRequestHeaders: string[] | null, copyResponseHeaders: string[], timeout: number } | null
+  rateLimit: {
+    key: RateKey
+    /** Requests per `period` ms, or null for an in-flight limit only. */
+    rate: number | null
+    period: number
+    burst: number
+    store: 'memory' | 'redis'
+    redis: { url: string, prefix: string, commandTimeout: number } | null
+    /** 0 = no in-flight limit. */
+    maxInFlight: number
+  } | null
+  redirect: { to: Template, status: number, match: RegExp | null } | null
+  respond: { status: number, body: Template | null, headers: [string, Template][] } | null
+  addPrefix: string | null
+  replacePath: string | null
+  rewrite: { match: RegExp, replace: Template } | null
+  requestHeaders: ResolvedHeaderEdits | null
+  responseHeaders: ResolvedHeaderEdits | null
+  /** Security fields set on responses that lack them ([name, value], lower-case names), and HSTS for TLS. */
+  securityHeaders: { fields: [string, string][], hsts: string | null } | null
+  cors: ResolvedCors | null
+  rewriteRedirects: boolean
+  rewriteCookies: boolean
+  compress: { encodings: ('zstd' | 'br' | 'gzip' | 'deflate')[], minSize: number, types: string[] } | null
+  /** Pages by status ("502") or class ("5xx"). */
+  errorPages: { pages: Map<string, { body: Buffer, type: string }>, intercept: boolean } | null
+  /** This route's body limit; undefined: the top-level one. */
+  maxRequestBody: number | undefined
+}
+
 export interface ResolvedRoute {
   /** Stable name for logs: "host+path". */
   name: string
@@ -156,13 +219,16 @@ export interface ResolvedRoute {
   path: string
   stripPrefix: boolean
   preserveHost: boolean
-  upstream: ResolvedUpstream
+  /** Null when the route answers every request itself (respond, or redirect without match). */
+  upstream: ResolvedUpstream | null
   timeouts: ResolvedTimeouts
   headers: ResolvedHeaderOptions
   /** The Strict-Transport-Security value for responses over TLS, or null. */
   hsts: string | null
   /** Responses on this route go through the proxy cache (config.cache is then set). */
   cache: boolean
+  /** Null when the route has no traffic rules: then no rule code runs. */
+  rules: ResolvedRules | null
 }
 
 /** The proxy cache settings with defaults applied (docs/cache.md). */

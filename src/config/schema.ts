@@ -6,30 +6,15 @@
  */
 import { Server } from 'node:http'
 import { z } from 'zod'
-import { parseDuration, parseSize } from './units.js'
+import { duration, size, token } from './schema-units.js'
+import { headerRules, routeRules, sharedRules } from './rules-schema.js'
 import type { ProxyHooks } from '../hooks.js'
-import { isTrustEntry } from '../http/client-identity.js'
+import { isAddressEntry } from '../http/address-set.js'
 
 const HOOK_NAMES = ['onRequest', 'onUpstreamRequest', 'onUpstreamResponse', 'onError', 'onResponse']
 function isHookObject (v: unknown): boolean {
   return typeof v === 'object' && v !== null && Object.entries(v).every(([k, f]) => HOOK_NAMES.includes(k) && (f === undefined || typeof f === 'function'))
 }
-
-/** A number, or a string with a unit, converted by `parse`; `message` says what was expected. */
-function unit (parse: (v: string | number) => number | undefined, message: string) {
-  return z.union([z.number(), z.string()], { error: message }).transform((v, ctx) => {
-    const n = parse(v)
-    if (n === undefined) {
-      ctx.addIssue({ code: 'custom', message, input: v })
-      return z.NEVER
-    }
-    return n
-  })
-}
-
-const token = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'expected a token such as "Portico"')
-const duration = unit(parseDuration, 'expected a duration such as "5s", "250ms" or a number of milliseconds')
-const size = unit(parseSize, 'expected a size such as "16kb", "256mb" or a number of bytes')
 
 /** A remote node: an absolute http(s) URL naming an origin, with no path, query or credentials. */
 const nodeUrl = z.string({ error: 'expected a node URL such as "http://127.0.0.1:4000"' }).superRefine((v, ctx) => {
@@ -280,7 +265,8 @@ const headerOptions = z.strictObject({
   /** Add an RFC 7239 Forwarded element (appended). */
   forwarded: z.boolean().optional(),
   /** The pseudonym in the Via header added to forwarded requests; false adds none. */
-  via: z.union([z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'expected a token such as "portico"'), z.literal(false)]).optional()
+  via: z.union([z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'expected a token such as "portico"'), z.literal(false)]).optional(),
+  ...headerRules
 })
 
 /** One route: a host (or hosts) and a path prefix, and where matching requests go. */
@@ -291,7 +277,8 @@ export const routeSchema = z.strictObject({
   path: z.string().startsWith('/', 'expected a path starting with "/"').optional(),
   /** Remove the matched prefix before forwarding. */
   stripPrefix: z.boolean().optional(),
-  upstream: upstreamSchema,
+  /** Where matching requests go; optional when `respond` or `redirect` (without `match`) answers every request. */
+  upstream: upstreamSchema.optional(),
   /** Send the client's Host to the node (true) or the node's own host (false). */
   preserveHost: z.boolean().optional(),
   /** Add Strict-Transport-Security to responses sent over TLS (RFC 6797). */
@@ -304,7 +291,9 @@ export const routeSchema = z.strictObject({
   timeouts: timeouts.optional(),
   headers: headerOptions.optional(),
   /** Cache this route's responses (RFC 9111 shared cache). */
-  cache: z.boolean().optional()
+  cache: z.boolean().optional(),
+  ...sharedRules,
+  ...routeRules
 })
 
 const listener = z.strictObject({
@@ -406,7 +395,7 @@ export const configSchema = z.strictObject({
   /** The admin API (purge, cache statistics). */
   admin: adminSettings.optional(),
   /** Peers whose X-Forwarded-* / Forwarded fields are believed: addresses, CIDRs, "private", "loopback". */
-  trustedProxies: z.array(z.string().refine(isTrustEntry, 'expected an address, a CIDR such as "10.0.0.0/8", "private" or "loopback"')).optional(),
+  trustedProxies: z.array(z.string().refine(isAddressEntry, 'expected an address, a CIDR such as "10.0.0.0/8", "private" or "loopback"')).optional(),
   /** How request paths are normalised for routing (SECURITY.md). */
   paths: z.strictObject({
     /** route-only: route on the normalised path, forward the original; forward: route on and forward the normalised path; off: the raw path. */
@@ -420,8 +409,9 @@ export const configSchema = z.strictObject({
   pools: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'expected a pool name of letters, digits, ".", "_" and "-"'), namedPool).optional(),
   /** Timeouts for every route (a route may set its own). */
   timeouts: timeouts.optional(),
-  /** Forwarding-header options for every route (a route may set its own). */
+  /** Forwarding-header options and header edits for every route (a route may set its own). */
   headers: headerOptions.optional(),
+  ...sharedRules,
   server: z.strictObject({
     /** How long SIGTERM waits for in-flight requests before closing connections. */
     drainTimeout: duration.optional(),

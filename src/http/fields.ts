@@ -100,3 +100,22 @@ export class HeaderList {
     replaceField(this.raw, name.toLowerCase(), null)
   }
 }
+
+/**
+ * Adds `field` to the list's Vary (RFC 9110 §12.5.5), merging into the first Vary field and never twice; a
+ * `Vary: *` already says everything and is left alone.
+ */
+export function addVary (flat: string[], field: string): void {
+  const lower = field.toLowerCase()
+  let first = -1
+  for (let i = 0; i < flat.length; i += 2) {
+    if (flat[i].length !== 4 || lowerAscii(flat[i]) !== 'vary') continue
+    if (first === -1) first = i
+    for (const m of flat[i + 1].split(',')) {
+      const t = m.trim().toLowerCase()
+      if (t === lower || t === '*') return
+    }
+  }
+  if (first === -1) flat.push('vary', field)
+  else flat[first + 1] = flat[first + 1].trim() === '' ? field : `${flat[first + 1]}, ${field}`
+}

@@ -26,3 +26,14 @@ export function createLogger (options: LoggerOptions): Logger {
 export function silentLogger (): Logger {
   return pino({ level: 'silent' })
 }
+
+/** A URL as logs may show it: the password replaced. */
+export function safeUrl (url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password !== '') u.password = '***'
+    return u.toString()
+  } catch {
+    return '(unparseable url)'
+  }
+}

@@ -6,7 +6,7 @@
  */
 import type { Server as NetServer, Socket } from 'node:net'
 import type { ResolvedListener } from '../config/resolved.js'
-import type { TrustedProxies } from '../http/client-identity.js'
+import type { AddressSet } from '../http/address-set.js'
 import type { Logger } from '../observability/logger.js'
 
 /** Connections refused, by reason, since start. */
@@ -16,7 +16,7 @@ export interface RefusedConnections {
 }
 
 /** Applies a listener's connection limits to its server. */
-export function limitConnections (server: NetServer, l: ResolvedListener, refused: RefusedConnections, trust: () => TrustedProxies | null, logger: Logger): void {
+export function limitConnections (server: NetServer, l: ResolvedListener, refused: RefusedConnections, trust: () => AddressSet | null, logger: Logger): void {
   let lastLog = 0
   const note = (reason: keyof RefusedConnections, address: string | undefined): void => {
     refused[reason]++

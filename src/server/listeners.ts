@@ -21,7 +21,7 @@ import type { CertificateStore } from './certificates.js'
 import type { AnyServer, Connections } from './connections.js'
 import { redirectHandler } from './redirect.js'
 import { limitConnections } from './connection-limits.js'
-import type { TrustedProxies } from '../http/client-identity.js'
+import type { AddressSet } from '../http/address-set.js'
 
 /** A bound listener. */
 export interface ListeningAddress {
@@ -43,7 +43,7 @@ export interface ListenerContext {
   /** WebSocket over HTTP/2 (RFC 8441): an extended CONNECT stream with its compat response. */
   h2Upgrade: (req: IncomingMessage, res: http2.Http2ServerResponse) => void
   /** The trusted proxies in force (their connections are not limited per address). */
-  trust: () => TrustedProxies | null
+  trust: () => AddressSet | null
 }
 
 /** HTTP/2 server settings: extended CONNECT (RFC 8441) carries WebSockets over HTTP/2 streams. */

@@ -210,3 +210,23 @@ export function redisOrSkip (t: TestContext, redis: RedisServer | null): redis i
 export function uniquePrefix (name: string): string {
   return `portico-test:${name}:${process.pid}:${Date.now().toString(36)}:`
 }
+
+/**
+ * Deletes every key under `prefix` and stops `server`: a file's cleanup, leaving a shared (REDIS_URL) Redis as it
+ * was. Uses its own short-lived client.
+ */
+export async function dropPrefixAndStop (server: RedisServer, prefix: string): Promise<void> {
+  const { Redis } = await import('ioredis')
+  const r = new Redis(server.url, { maxRetriesPerRequest: 0, retryStrategy: () => null })
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500)
+      cursor = next
+      if (keys.length > 0) await r.del(...keys)
+    } while (cursor !== '0')
+  } finally {
+    r.disconnect()
+    await server.stop()
+  }
+}

@@ -193,14 +193,22 @@ export async function startCli (args: string[], options: { cwd?: string, env?: N
   return { child, url, stdout, stderr, exited }
 }
 
-/** Runs `portico` to completion, collecting output. */
-export function runCli (args: string[], options: { cwd?: string } = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
+/**
+ * Runs `portico` to completion, collecting output. With `input`, standard input is a pipe that gets `input` and is
+ * then closed; without, standard input is not connected (/dev/null).
+ */
+export function runCli (args: string[], options: { cwd?: string, input?: string | Buffer } = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin/portico.js'), ...args], { cwd: options.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/portico.js'), ...args], { cwd: options.cwd ?? ROOT, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
+    if (options.input !== undefined) {
+      // The CLI may exit before reading it all (e.g. after the first line): a broken pipe is not a test failure.
+      child.stdin!.on('error', () => {})
+      child.stdin!.end(options.input)
+    }
     let stdout = ''
     let stderr = ''
-    child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+    child.stdout!.on('data', (c: Buffer) => { stdout += c.toString() })
+    child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
     child.on('exit', (code) => {
       clearTimeout(timer)

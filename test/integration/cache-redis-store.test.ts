@@ -11,7 +11,7 @@ import { Redis } from 'ioredis'
 import { RedisStore, type RedisStoreOptions } from '../../src/cache/redis-store.js'
 import type { CacheStore, PurgeFilter } from '../../src/cache/store.js'
 import { meta, put, readBody, storeConformance } from '../conformance/cache-store.js'
-import { NO_REDIS, redisOrSkip, startRedis, uniquePrefix, warnNoRedis, type RedisServer } from '../helpers/redis.js'
+import { NO_REDIS, redisOrSkip, startRedis, uniquePrefix, warnNoRedis, type RedisServer, dropPrefixAndStop } from '../helpers/redis.js'
 import { eventually, sleep, within } from '../helpers/poll.js'
 
 const redis = await startRedis()
@@ -51,20 +51,7 @@ async function drain (body: AsyncIterable<Buffer>): Promise<void> {
 }
 
 after(async () => {
-  if (redis === null) return
-  // Leave a shared (REDIS_URL) Redis as it was.
-  const r = raw()
-  try {
-    let cursor = '0'
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500)
-      cursor = next
-      if (keys.length > 0) await r.del(...keys)
-    } while (cursor !== '0')
-  } finally {
-    r.disconnect()
-    await redis.stop()
-  }
+  if (redis !== null) await dropPrefixAndStop(redis, prefix)
 })
 
 describe('RedisStore conformance', { skip: redis === null ? NO_REDIS : false }, () => {

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { send, startOrigin, startProxy } from '../helpers/servers.js'
 import { buildUpstreamHeaders } from '../../src/upstream/headers.js'
-import { TrustedProxies, forwardedClient, isTrustEntry, plainAddress } from '../../src/http/client-identity.js'
+import { forwardedClient } from '../../src/http/client-identity.js'
+import { AddressSet, isAddressEntry, plainAddress } from '../../src/http/address-set.js'
 
 const FORGED = {
   'x-forwarded-for': '203.0.113.9',
@@ -77,9 +78,9 @@ test('the hash policy hashes the trusted client address, not the peer, and never
 })
 
 test('trustedProxies: entries are checked; shorthands, IPv4-mapped IPv6 and bracketed forms are understood', () => {
-  for (const ok of ['10.0.0.0/8', '192.168.1.1', 'fd00::/8', '::1', 'private', 'loopback']) assert.ok(isTrustEntry(ok), ok)
-  for (const bad of ['10.0.0.0/33', 'example.com', '10.0.0/8', '', 'any']) assert.ok(!isTrustEntry(bad), bad)
-  const trust = new TrustedProxies(['private'])
+  for (const ok of ['10.0.0.0/8', '192.168.1.1', 'fd00::/8', '::1', 'private', 'loopback']) assert.ok(isAddressEntry(ok), ok)
+  for (const bad of ['10.0.0.0/33', 'example.com', '10.0.0/8', '', 'any']) assert.ok(!isAddressEntry(bad), bad)
+  const trust = new AddressSet(['private'])
   assert.ok(trust.has('10.1.2.3'))
   assert.ok(trust.has('::ffff:192.168.0.1'))
   assert.ok(trust.has('::1'))

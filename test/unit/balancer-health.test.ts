@@ -74,7 +74,7 @@ test('outlier: one node of two can always be ejected; a single node never is', (
 
 function settings (upstream: Record<string, unknown>): PoolSettings {
   const cfg = loadConfigObjectSync({ routes: [{ upstream: { nodes: ['http://127.0.0.1:1'], ...upstream } }] })
-  const { members: _m, ...s } = cfg.routes[0].upstream
+  const { members: _m, ...s } = cfg.routes[0].upstream!
   return s
 }
 

@@ -59,7 +59,7 @@ const get = (method = 'GET', body: Readable | null = null): UpstreamRequest => (
 function settingsFor (upstream: Record<string, unknown> = {}): PoolSettings {
   const retry = { backoff: 0, ...(upstream.retry as object | undefined) }
   const cfg = loadConfigObjectSync({ routes: [{ upstream: { nodes: ['http://127.0.0.1:1'], ...upstream, retry } }] })
-  const { members: _members, ...settings } = cfg.routes[0].upstream
+  const { members: _members, ...settings } = cfg.routes[0].upstream!
   return settings
 }
 

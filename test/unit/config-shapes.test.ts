@@ -25,10 +25,10 @@ test('host keys: each refusal says what was expected', () => {
   assert.match((normalizeHostKey('example.com:80') as { error: string }).error, /port/)
 })
 
-test('the one-route shorthand: every host, path "/", top-level settings kept beside the route', () => {
+test('the one-route shorthand: every host, path "/", top-level settings kept beside the route, redirects mapped back to the mount', () => {
   const hooks = { onRequest: () => undefined }
   assert.deepEqual(oneRouteConfig({ upstream: ['http://127.0.0.1:1'], stripPrefix: true, timeouts: { connect: '1s' }, log: { access: false }, hooks }), {
-    routes: [{ upstream: ['http://127.0.0.1:1'], stripPrefix: true, host: '*', path: '/' }],
+    routes: [{ upstream: ['http://127.0.0.1:1'], stripPrefix: true, host: '*', path: '/', rewriteRedirects: true, rewriteCookies: true }],
     timeouts: { connect: '1s' },
     headers: undefined,
     limits: undefined,

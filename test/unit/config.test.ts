@@ -9,7 +9,7 @@ test('the short form works verbatim: three hosts on path "/", cache off', async 
   const text = readFileSync(path.join(FIXTURES, 'short-form.yaml'), 'utf8')
   assert.ok(text.includes('"api.": ["http://localhost:4000"]'))
   const config = await loadConfigText(text)
-  assert.deepEqual(config.routes.map((r) => [r.hosts, r.path, r.upstream.members.map((m) => m.id)]), [
+  assert.deepEqual(config.routes.map((r) => [r.hosts, r.path, r.upstream!.members.map((m) => m.id)]), [
     [['foobar.localhost'], '/', ['http://www.example.com']],
     [['api.'], '/', ['http://localhost:4000']],
     [['slogsdon.com'], '/', ['http://localhost:4001']]
@@ -35,8 +35,8 @@ routes:
   assert.equal(r.stripPrefix, true)
   assert.equal(r.preserveHost, false)
   assert.deepEqual(r.timeouts, { connect: 1000, response: 120_000, idle: 60_000 })
-  assert.equal(r.upstream.outlier?.baseEjectionTime, 2000, 'failTimeout is the simple form of passive health')
-  assert.equal(r.upstream.connectTimeout, 1000)
+  assert.equal(r.upstream!.outlier?.baseEjectionTime, 2000, 'failTimeout is the simple form of passive health')
+  assert.equal(r.upstream!.connectTimeout, 1000)
   assert.equal(config.routes[0].preserveHost, true)
 })
 

@@ -1,0 +1,235 @@
+/**
+ * Response compression (docs/rules.md#compression): the negotiation on Accept-Encoding (RFC 9110 §12.5.3), the
+ * decision whether a response may be compressed at all, the head of a compressed response, and the streaming
+ * `Encoder` between the node's body and the client's response, with backpressure both ways (memory stays flat
+ * however long the body).
+ *
+ * Levels are those of on-the-fly compression, where CPU per response matters more than the last percent of ratio:
+ * gzip/deflate 5 (nginx users commonly pick 4–6; the ratio gained above 6 is small for much more CPU), brotli
+ * quality 4 (Caddy and Cloudflare's choice for dynamic content; 11 is for precompressed files), zstd level 3
+ * (zstd's own default, Caddy's).
+ */
+import zlib from 'node:zlib'
+import { addVary, lowerAscii } from '../http/fields.js'
+
+export type Encoding = 'zstd' | 'br' | 'gzip' | 'deflate'
+
+type ZstdZlib = typeof zlib & {
+  createZstdCompress?: (options?: { params?: Record<number, number> }) => zlib.Gzip
+  constants: typeof zlib.constants & { ZSTD_c_compressionLevel?: number }
+}
+
+/** ZSTD_e_flush: write out what is buffered, keep the frame open. */
+const ZSTD_FLUSH = 1
+
+/** Whether this Node has zstd (zlib.createZstdCompress: Node 22.15+ and 23.8+). */
+export const ZSTD_AVAILABLE: boolean = typeof (zlib as ZstdZlib).createZstdCompress === 'function'
+
+export interface CompressSpec {
+  /** The server's order of preference (ties in the client's q-values go to the first); zstd only when available. */
+  encodings: Encoding[]
+  /** Bodies with a known Content-Length below this are not compressed. */
+  minSize: number
+  /** Media types compressed: "text/html", or "text/*", or "application/*+json" patterns. */
+  types: string[]
+}
+
+/** One member of Accept-Encoding: a coding and its weight. */
+interface Member { coding: string, q: number }
+
+/** RFC 9110 §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ). */
+const QVALUE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/
+
+/** The members of Accept-Encoding; a member with an invalid weight is left out. */
+function members (value: string): Member[] {
+  const out: Member[] = []
+  for (const part of value.split(',')) {
+    const [name, ...params] = part.split(';')
+    const coding = name.trim().toLowerCase()
+    if (coding === '') continue
+    let q = 1
+    let valid = true
+    for (const p of params) {
+      const eq = p.indexOf('=')
+      if (eq === -1 || p.slice(0, eq).trim().toLowerCase() !== 'q') continue
+      const v = p.slice(eq + 1).trim()
+      if (!QVALUE.test(v)) valid = false
+      else q = Number(v)
+    }
+    if (valid) out.push({ coding: coding === 'x-gzip' ? 'gzip' : coding, q })
+  }
+  return out
+}
+
+/**
+ * The coding to answer with for `acceptEncoding`, or null for identity. An absent or empty field asks for none;
+ * q=0 refuses a coding; `*` gives its weight to codings not named; the highest weight wins, ties by server order.
+ */
+export function negotiate (acceptEncoding: string | string[] | undefined, spec: CompressSpec): Encoding | null {
+  if (acceptEncoding === undefined) return null
+  const value = Array.isArray(acceptEncoding) ? acceptEncoding.join(',') : acceptEncoding
+  if (value.trim() === '') return null
+  const list = members(value)
+  let star: number | null = null
+  const named = new Map<string, number>()
+  for (const m of list) {
+    if (m.coding === '*') star = Math.max(star ?? 0, m.q)
+    else named.set(m.coding, Math.max(named.get(m.coding) ?? 0, m.q))
+  }
+  let best: Encoding | null = null
+  let bestQ = 0
+  for (const e of spec.encodings) {
+    if (e === 'zstd' && !ZSTD_AVAILABLE) continue
+    const q = named.get(e) ?? star ?? 0
+    if (q > bestQ) {
+      best = e
+      bestQ = q
+    }
+  }
+  return best
+}
+
+/** Whether a media type (without parameters, lower-case) matches one of `types`. */
+function typeMatches (type: string, types: readonly string[]): boolean {
+  for (const t of types) {
+    const p = t.toLowerCase()
+    if (p === type) return true
+    const star = p.indexOf('*')
+    if (star === -1) continue
+    // "text/*", "application/*+json": the star stands for one or more characters without "/".
+    const head = p.slice(0, star)
+    const tail = p.slice(star + 1)
+    if (type.length > head.length + tail.length && type.startsWith(head) && type.endsWith(tail) && !type.slice(head.length, type.length - tail.length).includes('/')) return true
+  }
+  return false
+}
+
+/**
+ * Whether a response may be compressed: a final status that has a body and is not partial, no Content-Encoding
+ * already (identity aside), no `no-transform` (RFC 9110 §7.7), no Content-Range, a media type in `types`, and no
+ * Content-Length below `minSize`.
+ */
+export function compressible (status: number, headers: readonly string[], spec: CompressSpec): boolean {
+  if (status < 200 || status === 204 || status === 206 || status === 304) return false
+  let type: string | null = null
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = lowerAscii(headers[i])
+    const value = headers[i + 1]
+    if (name === 'content-encoding') {
+      if (value.trim().toLowerCase() !== 'identity' && value.trim() !== '') return false
+    } else if (name === 'cache-control') {
+      if (/(?:^|,)\s*no-transform\s*(?:,|$)/i.test(value)) return false
+    } else if (name === 'content-range') {
+      return false
+    } else if (name === 'content-length') {
+      const n = Number(value)
+      if (Number.isFinite(n) && n < spec.minSize) return false
+    } else if (name === 'content-type') {
+      type = value.split(';')[0].trim().toLowerCase()
+    }
+  }
+  return type !== null && typeMatches(type, spec.types)
+}
+
+/**
+ * The head of a compressed response, in place: Content-Encoding set, Content-Length and Accept-Ranges gone (the body
+ * streams and its ranges would be of other bytes), Vary names Accept-Encoding, a strong ETag made weak (the bytes
+ * differ; RFC 9110 §8.8.1).
+ */
+export function compressHeaders (headers: string[], encoding: Encoding): void {
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    const name = lowerAscii(headers[i])
+    if (name === 'content-length' || name === 'accept-ranges' || name === 'content-encoding') headers.splice(i, 2)
+    else if (name === 'etag' && headers[i + 1].startsWith('"')) headers[i + 1] = `W/${headers[i + 1]}`
+  }
+  headers.push('content-encoding', encoding)
+  addVary(headers, 'Accept-Encoding')
+}
+
+/** Where an Encoder writes: the client's response. */
+export interface EncoderSink {
+  write: (chunk: Buffer) => boolean
+  end: () => void
+  once: (event: 'drain', fn: () => void) => unknown
+  destroy: (err?: Error) => unknown
+}
+
+function createStream (encoding: Encoding, sizeHint: number | undefined): zlib.Gzip | zlib.BrotliCompress | zlib.Deflate {
+  switch (encoding) {
+    case 'gzip': return zlib.createGzip({ level: 5 })
+    case 'deflate': return zlib.createDeflate({ level: 5 })
+    case 'br': return zlib.createBrotliCompress({
+      params: {
+        [zlib.constants.BROTLI_PARAM_QUALITY]: 4,
+        ...(sizeHint === undefined ? {} : { [zlib.constants.BROTLI_PARAM_SIZE_HINT]: sizeHint })
+      }
+    })
+    case 'zstd': {
+      const z = zlib as ZstdZlib
+      const level = z.constants.ZSTD_c_compressionLevel
+      return z.createZstdCompress!(level === undefined ? {} : { params: { [level]: 3 } })
+    }
+  }
+}
+
+/**
+ * A streaming encoder into `sink`. `write` returns false when the caller must wait (`onDrain`); the encoder itself
+ * stops reading its output while the sink is full, so neither side buffers without bound.
+ */
+export class Encoder {
+  readonly #stream: zlib.Gzip | zlib.BrotliCompress | zlib.Deflate
+  /** The flush kind after each write (event streams), or null. */
+  readonly #flush: number | null
+  #bytesOut = 0
+  #destroyed = false
+
+  constructor (encoding: Encoding, sink: EncoderSink, options: { sizeHint?: number, flushEachWrite?: boolean } = {}) {
+    this.#flush = options.flushEachWrite !== true
+      ? null
+      : encoding === 'br' ? zlib.constants.BROTLI_OPERATION_FLUSH : encoding === 'zstd' ? ZSTD_FLUSH : zlib.constants.Z_SYNC_FLUSH
+    const stream = this.#stream = createStream(encoding, options.sizeHint)
+    stream.on('data', (chunk: Buffer) => {
+      this.#bytesOut += chunk.length
+      if (!sink.write(chunk)) {
+        stream.pause()
+        sink.once('drain', () => { if (!this.#destroyed) stream.resume() })
+      }
+    })
+    stream.once('end', () => { if (!this.#destroyed) sink.end() })
+    // A compression failure cannot be answered any more: the client's response is cut short, never completed falsely.
+    stream.on('error', (err) => {
+      this.destroy()
+      sink.destroy(err)
+    })
+  }
+
+  /** Bytes written into the sink so far. */
+  get bytesOut (): number {
+    return this.#bytesOut
+  }
+
+  /** Writes a piece of the body; false: wait for `onDrain` before the next. */
+  write (chunk: Buffer): boolean {
+    if (this.#destroyed) return true
+    const ok = this.#stream.write(chunk)
+    if (this.#flush !== null) this.#stream.flush(this.#flush)
+    return ok
+  }
+
+  /** Runs `fn` once the encoder takes more input. */
+  onDrain (fn: () => void): void {
+    this.#stream.once('drain', fn)
+  }
+
+  /** Flushes what is left and ends the sink. */
+  end (): void {
+    if (!this.#destroyed) this.#stream.end()
+  }
+
+  /** Stops: nothing more reaches the sink. */
+  destroy (): void {
+    if (this.#destroyed) return
+    this.#destroyed = true
+    this.#stream.destroy()
+  }
+}
