@@ -19,6 +19,24 @@ test('--version and --help', async () => {
   for (const flag of ['--config', '--port', '--host', '--log-level', '--route', 'check']) assert.ok(h.stdout.includes(flag), flag)
 })
 
+test('a traffic rule with a mistake exits with status 2 and names file:line and key path, for each rule', async () => {
+  const r = await runCli(['check', '--config', path.join(FIXTURES, 'invalid-rules.yaml')])
+  assert.equal(r.code, 2)
+  assert.match(r.stderr, /invalid-rules\.yaml:15 {2}routes\.2\.rateLimit\.rate: expected a rate/, 'the shape pass')
+  const meaning = await runCli(['check', '--config', path.join(FIXTURES, 'invalid-rules.yaml').replace('invalid-rules', 'invalid-rules-meaning')])
+  assert.equal(meaning.code, 2)
+  for (const line of [
+    /invalid-rules-meaning\.yaml:7 {2}routes\.0\.headers\.request\.set\.x-user: unknown placeholder \{client\.name\}/,
+    /invalid-rules-meaning\.yaml:8 {2}routes\.0\.rewrite\.match: a repeated group holding a quantifier/,
+    /invalid-rules-meaning\.yaml:11 {2}routes\.1\.upstream: this route answers every request itself/,
+    /invalid-rules-meaning\.yaml:12 {2}routes\.1\.allow\.0: expected an address, a CIDR/,
+    /invalid-rules-meaning\.yaml:14 {2}routes\.2\.cors\.origins\.0: expected an origin/,
+    /invalid-rules-meaning\.yaml:15 {2}routes\.2\.errorPages\.502: no such file/,
+    /invalid-rules-meaning\.yaml:16 {2}routes\.2\.basicAuth\.users: .*hash-password/,
+    /invalid-rules-meaning\.yaml:17 {2}routes\.2\.redirect\.to: \{1\}: capture groups/
+  ]) assert.match(meaning.stderr, line)
+})
+
 test('an invalid config exits with status 2 and names file:line, key path, value and expectation', async () => {
   const r = await runCli(['--config', path.join(FIXTURES, 'invalid.yaml')])
   assert.equal(r.code, 2)
