@@ -72,9 +72,11 @@ export function negotiate (acceptEncoding: string | string[] | undefined, spec: 
   const list = members(value)
   let star: number | null = null
   const named = new Map<string, number>()
+  // A coding named twice: a refusal (q=0) anywhere wins, else the higher weight.
+  const weigh = (prior: number | undefined, q: number): number => prior === 0 || q === 0 ? 0 : Math.max(prior ?? 0, q)
   for (const m of list) {
-    if (m.coding === '*') star = Math.max(star ?? 0, m.q)
-    else named.set(m.coding, Math.max(named.get(m.coding) ?? 0, m.q))
+    if (m.coding === '*') star = weigh(star ?? undefined, m.q)
+    else named.set(m.coding, weigh(named.get(m.coding), m.q))
   }
   let best: Encoding | null = null
   let bestQ = 0
