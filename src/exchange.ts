@@ -138,11 +138,29 @@ export class Exchange implements ResponseHandler, Answerable {
         }
         if (out.encoding !== null && this.req.method !== 'HEAD') {
           const type = fieldValue(headers, 'content-type') ?? ''
-          this.#encoder = new Encoder(out.encoding, res, {
-            sizeHint: length === undefined ? undefined : Number(length),
-            // An event stream is read as it comes: every piece is flushed through the encoder.
-            flushEachWrite: type.toLowerCase().startsWith('text/event-stream')
-          })
+          const sizeHint = length === undefined ? undefined : Number(length)
+          // An event stream is read as it comes: every piece is flushed through the encoder.
+          const flushEachWrite = type.toLowerCase().startsWith('text/event-stream')
+          if (Encoder.isOneShot(sizeHint, flushEachWrite)) {
+            // A small body compressed in one call at its end: the head waits for it and gets its Content-Length
+            // (no chunked framing, one write).
+            const head = (compressed?: Buffer): void => {
+              const last = compressed ?? Buffer.alloc(0)
+              headers.push('content-length', String(last.length))
+              try {
+                if (this.req.httpVersionMajor >= 2) res.writeHead(status, headers)
+                else res.writeHead(status, statusText || STATUS_CODES[status] || '', headers)
+              } catch (err) {
+                res.destroy(err as Error)
+                return
+              }
+              res.end(last)
+            }
+            this.#encoder = new Encoder(out.encoding, { write: () => true, end: head, once: () => res, destroy: (err) => res.destroy(err) }, { sizeHint })
+            this.#resume = resume
+            return true
+          }
+          this.#encoder = new Encoder(out.encoding, res, { sizeHint, flushEachWrite })
         }
       }
       // RFC 9113 §8.3.2: HTTP/2 has no reason phrase.
@@ -199,6 +217,9 @@ export class Exchange implements ResponseHandler, Answerable {
     }
     const perr = classifyUpstreamError(err)
     if (!this.res.headersSent) {
+      // A one-shot encoder holds the head back: nothing was sent, the failure can still be answered.
+      this.#encoder?.destroy()
+      this.#encoder = null
       this.sendError(perr)
       return
     }

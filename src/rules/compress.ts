@@ -151,45 +151,98 @@ export function compressHeaders (headers: string[], encoding: Encoding): void {
 /** Where an Encoder writes: the client's response. */
 export interface EncoderSink {
   write: (chunk: Buffer) => boolean
-  end: () => void
+  end: (last?: Buffer) => void
   once: (event: 'drain', fn: () => void) => unknown
   destroy: (err?: Error) => unknown
 }
 
-function createStream (encoding: Encoding, sizeHint: number | undefined): zlib.Gzip | zlib.BrotliCompress | zlib.Deflate {
+/** Bodies of a known length up to this are compressed in one call when complete: no stream, no thread-pool hop. */
+export const ONE_SHOT_MAX = 64 * 1024
+
+type Options = zlib.ZlibOptions & zlib.BrotliOptions & { params?: Record<number, number> }
+
+/**
+ * The options for `encoding`, sized to the body when its length is known: as nginx does, a small body gets a
+ * smaller window and hash memory (the same output, a fraction of the allocation), and brotli a size hint.
+ */
+function optionsFor (encoding: Encoding, size: number | undefined): Options {
   switch (encoding) {
-    case 'gzip': return zlib.createGzip({ level: 5 })
-    case 'deflate': return zlib.createDeflate({ level: 5 })
-    case 'br': return zlib.createBrotliCompress({
-      params: {
-        [zlib.constants.BROTLI_PARAM_QUALITY]: 4,
-        ...(sizeHint === undefined ? {} : { [zlib.constants.BROTLI_PARAM_SIZE_HINT]: sizeHint })
+    case 'gzip':
+    case 'deflate': {
+      let windowBits = 15
+      let memLevel = 8
+      if (size !== undefined) {
+        // zlib needs the window to cover the body plus its 262-byte lookahead.
+        while (windowBits > 9 && size < (1 << (windowBits - 1)) - 262) {
+          windowBits--
+          memLevel--
+        }
       }
-    })
-    case 'zstd': {
-      const z = zlib as ZstdZlib
-      const level = z.constants.ZSTD_c_compressionLevel
-      return z.createZstdCompress!(level === undefined ? {} : { params: { [level]: 3 } })
+      return { level: 5, windowBits, memLevel: Math.max(1, memLevel) }
     }
+    case 'br': {
+      const params: Record<number, number> = { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 }
+      if (size !== undefined) {
+        params[zlib.constants.BROTLI_PARAM_SIZE_HINT] = size
+        params[zlib.constants.BROTLI_PARAM_LGWIN] = Math.min(22, Math.max(10, Math.ceil(Math.log2(size + 1))))
+      }
+      return { params }
+    }
+    case 'zstd': {
+      const level = (zlib as ZstdZlib).constants.ZSTD_c_compressionLevel
+      return level === undefined ? {} : { params: { [level]: 3 } }
+    }
+  }
+}
+
+function createStream (encoding: Encoding, options: Options): zlib.Gzip | zlib.BrotliCompress | zlib.Deflate {
+  switch (encoding) {
+    case 'gzip': return zlib.createGzip(options)
+    case 'deflate': return zlib.createDeflate(options)
+    case 'br': return zlib.createBrotliCompress(options)
+    case 'zstd': return (zlib as ZstdZlib).createZstdCompress!(options)
+  }
+}
+
+function compressSync (encoding: Encoding, body: Buffer, options: Options): Buffer {
+  switch (encoding) {
+    case 'gzip': return zlib.gzipSync(body, options)
+    case 'deflate': return zlib.deflateSync(body, options)
+    case 'br': return zlib.brotliCompressSync(body, options)
+    case 'zstd': return (zlib as unknown as { zstdCompressSync: (b: Buffer, o: Options) => Buffer }).zstdCompressSync(body, options)
   }
 }
 
 /**
  * A streaming encoder into `sink`. `write` returns false when the caller must wait (`onDrain`); the encoder itself
- * stops reading its output while the sink is full, so neither side buffers without bound.
+ * stops reading its output while the sink is full, so neither side buffers without bound. A body of a known length
+ * up to ONE_SHOT_MAX is gathered and compressed in one synchronous call at its end instead: for small responses,
+ * setting up a stream costs more than compressing them.
  */
 export class Encoder {
-  readonly #stream: zlib.Gzip | zlib.BrotliCompress | zlib.Deflate
+  readonly #encoding: Encoding
+  readonly #sink: EncoderSink
+  readonly #options: Options
+  /** The stream, or null in one-shot mode (then `#pieces` gathers the body). */
+  readonly #stream: zlib.Gzip | zlib.BrotliCompress | zlib.Deflate | null
+  readonly #pieces: Buffer[] = []
   /** The flush kind after each write (event streams), or null. */
   readonly #flush: number | null
   #bytesOut = 0
   #destroyed = false
 
   constructor (encoding: Encoding, sink: EncoderSink, options: { sizeHint?: number, flushEachWrite?: boolean } = {}) {
+    this.#encoding = encoding
+    this.#sink = sink
+    this.#options = optionsFor(encoding, options.sizeHint)
     this.#flush = options.flushEachWrite !== true
       ? null
       : encoding === 'br' ? zlib.constants.BROTLI_OPERATION_FLUSH : encoding === 'zstd' ? ZSTD_FLUSH : zlib.constants.Z_SYNC_FLUSH
-    const stream = this.#stream = createStream(encoding, options.sizeHint)
+    if (Encoder.isOneShot(options.sizeHint, this.#flush !== null)) {
+      this.#stream = null
+      return
+    }
+    const stream = this.#stream = createStream(encoding, this.#options)
     stream.on('data', (chunk: Buffer) => {
       this.#bytesOut += chunk.length
       if (!sink.write(chunk)) {
@@ -205,6 +258,11 @@ export class Encoder {
     })
   }
 
+  /** Whether a body of `sizeHint` bytes is compressed in one call at its end (its sink then gets only `end(out)`). */
+  static isOneShot (sizeHint: number | undefined, flushEachWrite: boolean): boolean {
+    return sizeHint !== undefined && sizeHint <= ONE_SHOT_MAX && !flushEachWrite
+  }
+
   /** Bytes written into the sink so far. */
   get bytesOut (): number {
     return this.#bytesOut
@@ -213,25 +271,47 @@ export class Encoder {
   /** Writes a piece of the body; false: wait for `onDrain` before the next. */
   write (chunk: Buffer): boolean {
     if (this.#destroyed) return true
-    const ok = this.#stream.write(chunk)
-    if (this.#flush !== null) this.#stream.flush(this.#flush)
+    const stream = this.#stream
+    if (stream === null) {
+      this.#pieces.push(chunk)
+      return true
+    }
+    const ok = stream.write(chunk)
+    if (this.#flush !== null) stream.flush(this.#flush)
     return ok
   }
 
   /** Runs `fn` once the encoder takes more input. */
   onDrain (fn: () => void): void {
-    this.#stream.once('drain', fn)
+    if (this.#stream === null) fn()
+    else this.#stream.once('drain', fn)
   }
 
   /** Flushes what is left and ends the sink. */
   end (): void {
-    if (!this.#destroyed) this.#stream.end()
+    if (this.#destroyed) return
+    if (this.#stream !== null) {
+      this.#stream.end()
+      return
+    }
+    let out: Buffer
+    try {
+      out = compressSync(this.#encoding, this.#pieces.length === 1 ? this.#pieces[0] : Buffer.concat(this.#pieces), this.#options)
+    } catch (err) {
+      this.#destroyed = true
+      this.#sink.destroy(err as Error)
+      return
+    }
+    this.#pieces.length = 0
+    this.#bytesOut = out.length
+    this.#sink.end(out)
   }
 
   /** Stops: nothing more reaches the sink. */
   destroy (): void {
     if (this.#destroyed) return
     this.#destroyed = true
-    this.#stream.destroy()
+    this.#pieces.length = 0
+    this.#stream?.destroy()
   }
 }

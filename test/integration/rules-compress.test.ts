@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto'
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import http from 'node:http'
+import http2 from 'node:http2'
 import { pipeline } from 'node:stream/promises'
 import { Writable } from 'node:stream'
 import zlib from 'node:zlib'
@@ -117,18 +118,19 @@ async function setup (t: { after: (fn: () => Promise<void>) => void }, compress:
   return p
 }
 
-test('each coding decompresses byte-identical at 1 KiB and 1 MiB, with Vary, a weak ETag and no Content-Length', async (t) => {
+test('each coding decompresses byte-identical at 1 KiB and 1 MiB, with Vary and a weak ETag; a small body gets its compressed length, a large one streams', async (t) => {
   const p = await setup(t)
   for (const enc of ENCODINGS) {
     const small = await fetchDecoded(p, '/1k', enc)
     assert.equal(small.headers['content-encoding'], enc)
     assert.equal(small.sha, sha(KIB), `${enc} 1 KiB`)
-    assert.equal(small.headers['content-length'], undefined)
+    assert.equal(small.headers['content-length'], String(small.wire), 'compressed in one call: the length is known')
     assert.equal(small.headers.vary, 'Accept-Encoding')
     assert.equal(small.headers.etag, 'W/"v1"')
     const big = await fetchDecoded(p, '/1m', enc)
     assert.equal(big.headers['content-encoding'], enc)
     assert.equal(big.sha, sha(MIB), `${enc} 1 MiB`)
+    assert.equal(big.headers['content-length'], undefined, 'streamed')
     assert.ok(big.wire < MIB.length / 2, `${enc} compresses: ${big.wire} bytes on the wire`)
     t.diagnostic(`${enc}: 1 MiB → ${big.wire} bytes`)
   }
@@ -213,4 +215,29 @@ test('with the cache: stored once as the node sent it, compressed per client', a
   assert.equal(third.headers['content-encoding'], undefined)
   assert.ok(third.body.equals(MIB))
   assert.match(String(third.headers['cache-status']), /hit/)
+})
+
+test('over HTTP/2 (h2c) a compressed body streams and decodes the same', async (t) => {
+  const { createProxy } = await import('../../src/index.js')
+  const o = await origin()
+  t.after(() => o.close())
+  const proxy = createProxy({ listen: [{ host: '127.0.0.1', port: 0, http2: true }], routes: [{ host: 'c.test', upstream: [o.url], compress: true }], log: { access: false } })
+  const [addr] = await proxy.listen()
+  t.after(() => proxy.close({ drainTimeout: 500 }))
+  const session = http2.connect(`http://127.0.0.1:${addr.port}`)
+  t.after(() => session.close())
+  for (const enc of ['gzip', 'br']) {
+    const { headers, body } = await new Promise<{ headers: http2.IncomingHttpHeaders, body: Buffer }>((resolve, reject) => {
+      const stream = session.request({ ':path': '/1m', ':authority': 'c.test', 'accept-encoding': enc })
+      let headers: http2.IncomingHttpHeaders = {}
+      const chunks: Buffer[] = []
+      stream.on('response', (h) => { headers = h })
+      stream.on('data', (c: Buffer) => chunks.push(c))
+      stream.on('end', () => resolve({ headers, body: Buffer.concat(chunks) }))
+      stream.on('error', reject)
+    })
+    assert.equal(headers['content-encoding'], enc)
+    const decoded = enc === 'gzip' ? zlib.gunzipSync(body) : zlib.brotliDecompressSync(body)
+    assert.equal(sha(decoded), sha(MIB))
+  }
 })

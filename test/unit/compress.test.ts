@@ -102,7 +102,10 @@ class SlowSink extends EventEmitter {
     return !this.full
   }
 
-  end (): void { this.ended = true }
+  end (last?: Buffer): void {
+    if (last !== undefined) this.chunks.push(last)
+    this.ended = true
+  }
   destroy (): void {}
   drain (): void {
     this.buffered = 0
@@ -145,5 +148,20 @@ test('Encoder: waits for a full sink and tells its writer to wait; output decode
     assert.ok(decode(enc, Buffer.concat(sink.chunks)).equals(input), `${enc} round trip`)
     assert.equal(encoder.bytesOut, Buffer.concat(sink.chunks).length)
     assert.ok(paused > 0, `${enc}: the writer was told to wait at least once (${paused})`)
+  }
+})
+
+test('Encoder: a small body of known length is compressed in one call, with a window sized to it', () => {
+  for (const enc of ['gzip', 'deflate', 'br', ...(ZSTD_AVAILABLE ? ['zstd' as const] : [])] as Encoding[]) {
+    const body = Buffer.from('small body that repeats, small body that repeats, small body that repeats\n'.repeat(14))
+    const sink = new SlowSink(1 << 20)
+    const encoder = new Encoder(enc, sink, { sizeHint: body.length })
+    encoder.write(body.subarray(0, 100))
+    encoder.write(body.subarray(100))
+    assert.equal(sink.chunks.length, 0, 'nothing written before the end')
+    encoder.end()
+    assert.equal(sink.ended, true, 'ended synchronously')
+    assert.ok(decode(enc, Buffer.concat(sink.chunks)).equals(body), `${enc} round trip`)
+    assert.ok(encoder.bytesOut < body.length / 3)
   }
 })
