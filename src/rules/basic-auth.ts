@@ -42,8 +42,12 @@
  * verification. The cache belongs to the instance; a config reload builds a new one.
  */
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
-import bcrypt from 'bcryptjs'
 import { LRUCache } from 'lru-cache'
+
+/** bcryptjs, loaded when a bcrypt hash is first made or checked (a config with scrypt hashes never loads it). */
+async function loadBcrypt (): Promise<typeof import('bcryptjs').default> {
+  return (await import('bcryptjs')).default
+}
 
 export interface BasicUser { name: string, hash: string }
 
@@ -166,6 +170,7 @@ export async function hashPassword (password: string, algorithm: 'scrypt' | 'bcr
     if (Buffer.byteLength(pw, 'utf8') > BCRYPT_MAX_BYTES) {
       throw new RangeError(`bcrypt uses only the first ${BCRYPT_MAX_BYTES} bytes of a password; use scrypt for a longer one`)
     }
+    const bcrypt = await loadBcrypt()
     return await bcrypt.hash(pw, await bcrypt.genSalt(BCRYPT_COST))
   }
   if (algorithm !== 'scrypt') throw new RangeError(`unknown algorithm "${String(algorithm)}" (expected scrypt or bcrypt)`)
@@ -182,7 +187,7 @@ async function verifyParsed (password: string, hash: ParsedHash): Promise<boolea
     return timingSafeEqual(derived, hash.key)
   }
   // bcrypt: recompute with the stored salt (the first 29 characters), compare the whole 60-character results.
-  const computed = Buffer.from(await bcrypt.hash(pw, hash.text.slice(0, 29)), 'latin1')
+  const computed = Buffer.from(await (await loadBcrypt()).hash(pw, hash.text.slice(0, 29)), 'latin1')
   const stored = Buffer.from(hash.text, 'latin1')
   return computed.length === stored.length && timingSafeEqual(computed, stored)
 }

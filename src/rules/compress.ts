@@ -9,21 +9,32 @@
  * quality 4 (Caddy and Cloudflare's choice for dynamic content; 11 is for precompressed files), zstd level 3
  * (zstd's own default, Caddy's).
  */
-import zlib from 'node:zlib'
+import { createRequire } from 'node:module'
+import type * as Zlib from 'node:zlib'
 import { addVary, lowerAscii } from '../http/fields.js'
 
 export type Encoding = 'zstd' | 'br' | 'gzip' | 'deflate'
 
-type ZstdZlib = typeof zlib & {
-  createZstdCompress?: (options?: { params?: Record<number, number> }) => zlib.Gzip
-  constants: typeof zlib.constants & { ZSTD_c_compressionLevel?: number }
+type ZstdZlib = typeof Zlib & {
+  createZstdCompress?: (options?: { params?: Record<number, number> }) => Zlib.Gzip
+  constants: typeof Zlib.constants & { ZSTD_c_compressionLevel?: number }
 }
 
 /** ZSTD_e_flush: write out what is buffered, keep the frame open. */
 const ZSTD_FLUSH = 1
 
+let zlibModule: ZstdZlib | null = null
+
+/** node:zlib, loaded on first use: a config that compresses nothing never loads it. */
+function zlib (): ZstdZlib {
+  zlibModule ??= createRequire(import.meta.url)('node:zlib') as ZstdZlib
+  return zlibModule
+}
+
 /** Whether this Node has zstd (zlib.createZstdCompress: Node 22.15+ and 23.8+). */
-export const ZSTD_AVAILABLE: boolean = typeof (zlib as ZstdZlib).createZstdCompress === 'function'
+export function zstdAvailable (): boolean {
+  return typeof zlib().createZstdCompress === 'function'
+}
 
 export interface CompressSpec {
   /** The server's order of preference (ties in the client's q-values go to the first); zstd only when available. */
@@ -81,7 +92,7 @@ export function negotiate (acceptEncoding: string | string[] | undefined, spec: 
   let best: Encoding | null = null
   let bestQ = 0
   for (const e of spec.encodings) {
-    if (e === 'zstd' && !ZSTD_AVAILABLE) continue
+    if (e === 'zstd' && !zstdAvailable()) continue
     const q = named.get(e) ?? star ?? 0
     if (q > bestQ) {
       best = e
@@ -159,7 +170,7 @@ export interface EncoderSink {
 /** Bodies of a known length up to this are compressed in one call when complete: no stream, no thread-pool hop. */
 export const ONE_SHOT_MAX = 64 * 1024
 
-type Options = zlib.ZlibOptions & zlib.BrotliOptions & { params?: Record<number, number> }
+type Options = Zlib.ZlibOptions & Zlib.BrotliOptions & { params?: Record<number, number> }
 
 /**
  * The options for `encoding`, sized to the body when its length is known: as nginx does, a small body gets a
@@ -181,35 +192,35 @@ function optionsFor (encoding: Encoding, size: number | undefined): Options {
       return { level: 5, windowBits, memLevel: Math.max(1, memLevel) }
     }
     case 'br': {
-      const params: Record<number, number> = { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 }
+      const params: Record<number, number> = { [zlib().constants.BROTLI_PARAM_QUALITY]: 4 }
       if (size !== undefined) {
-        params[zlib.constants.BROTLI_PARAM_SIZE_HINT] = size
-        params[zlib.constants.BROTLI_PARAM_LGWIN] = Math.min(22, Math.max(10, Math.ceil(Math.log2(size + 1))))
+        params[zlib().constants.BROTLI_PARAM_SIZE_HINT] = size
+        params[zlib().constants.BROTLI_PARAM_LGWIN] = Math.min(22, Math.max(10, Math.ceil(Math.log2(size + 1))))
       }
       return { params }
     }
     case 'zstd': {
-      const level = (zlib as ZstdZlib).constants.ZSTD_c_compressionLevel
+      const level = zlib().constants.ZSTD_c_compressionLevel
       return level === undefined ? {} : { params: { [level]: 3 } }
     }
   }
 }
 
-function createStream (encoding: Encoding, options: Options): zlib.Gzip | zlib.BrotliCompress | zlib.Deflate {
+function createStream (encoding: Encoding, options: Options): Zlib.Gzip | Zlib.BrotliCompress | Zlib.Deflate {
   switch (encoding) {
-    case 'gzip': return zlib.createGzip(options)
-    case 'deflate': return zlib.createDeflate(options)
-    case 'br': return zlib.createBrotliCompress(options)
-    case 'zstd': return (zlib as ZstdZlib).createZstdCompress!(options)
+    case 'gzip': return zlib().createGzip(options)
+    case 'deflate': return zlib().createDeflate(options)
+    case 'br': return zlib().createBrotliCompress(options)
+    case 'zstd': return zlib().createZstdCompress!(options)
   }
 }
 
 function compressSync (encoding: Encoding, body: Buffer, options: Options): Buffer {
   switch (encoding) {
-    case 'gzip': return zlib.gzipSync(body, options)
-    case 'deflate': return zlib.deflateSync(body, options)
-    case 'br': return zlib.brotliCompressSync(body, options)
-    case 'zstd': return (zlib as unknown as { zstdCompressSync: (b: Buffer, o: Options) => Buffer }).zstdCompressSync(body, options)
+    case 'gzip': return zlib().gzipSync(body, options)
+    case 'deflate': return zlib().deflateSync(body, options)
+    case 'br': return zlib().brotliCompressSync(body, options)
+    case 'zstd': return (zlib() as unknown as { zstdCompressSync: (b: Buffer, o: Options) => Buffer }).zstdCompressSync(body, options)
   }
 }
 
@@ -224,7 +235,7 @@ export class Encoder {
   readonly #sink: EncoderSink
   readonly #options: Options
   /** The stream, or null in one-shot mode (then `#pieces` gathers the body). */
-  readonly #stream: zlib.Gzip | zlib.BrotliCompress | zlib.Deflate | null
+  readonly #stream: Zlib.Gzip | Zlib.BrotliCompress | Zlib.Deflate | null
   readonly #pieces: Buffer[] = []
   /** The flush kind after each write (event streams), or null. */
   readonly #flush: number | null
@@ -237,7 +248,7 @@ export class Encoder {
     this.#options = optionsFor(encoding, options.sizeHint)
     this.#flush = options.flushEachWrite !== true
       ? null
-      : encoding === 'br' ? zlib.constants.BROTLI_OPERATION_FLUSH : encoding === 'zstd' ? ZSTD_FLUSH : zlib.constants.Z_SYNC_FLUSH
+      : encoding === 'br' ? zlib().constants.BROTLI_OPERATION_FLUSH : encoding === 'zstd' ? ZSTD_FLUSH : zlib().constants.Z_SYNC_FLUSH
     if (Encoder.isOneShot(options.sizeHint, this.#flush !== null)) {
       this.#stream = null
       return

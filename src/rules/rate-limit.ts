@@ -31,7 +31,7 @@
  *   LRU of keys. An entry whose TAT has passed is the same as no entry; least recently used entries are dropped
  *   first, so only more than `maxKeys` keys used within one full-bucket time can drop a live entry (that key then
  *   starts full).
- * - {@link RedisRateStore}: exact across instances. One Lua script reads the TAT, decides and writes it back
+ * - RedisRateStore (rate-limit-redis.ts, loaded only when a route uses it: ioredis is large): exact across instances. One Lua script reads the TAT, decides and writes it back
  *   atomically, taking the time from Redis (`TIME`) so instances with skewed clocks agree; the key expires when its
  *   bucket is full again, so idle keys vanish. When Redis is down or slower than `commandTimeout`, requests are
  *   admitted (fail open, remaining = limit): a limiter outage never becomes a site outage. It logs one warning per
@@ -39,8 +39,6 @@
  */
 import { performance } from 'node:perf_hooks'
 import { LRUCache } from 'lru-cache'
-import { Redis } from 'ioredis'
-import { safeUrl } from '../observability/logger.js'
 
 /** A limit: `rate` requests per `period` ms sustained, with up to `burst` extra requests allowed at once. */
 export interface RateLimitSpec {
@@ -76,10 +74,10 @@ export interface RateStore {
 }
 
 /** Slack in every comparison and rounding, in ms: far below any real interval, far above float noise. */
-const EPS = 1e-3
+export const EPS = 1e-3
 
 /** The spec's emission interval and tolerance; a RangeError for a spec the algorithm cannot run. */
-function intervals (spec: RateLimitSpec): { T: number, tau: number } {
+export function intervals (spec: RateLimitSpec): { T: number, tau: number } {
   if (!(Number.isInteger(spec.rate) && spec.rate > 0 && spec.period > 0 && Number.isFinite(spec.period) && Number.isInteger(spec.burst) && spec.burst >= 0)) {
     throw new RangeError(`invalid rate limit ${JSON.stringify(spec.name)}: rate must be a positive integer, period positive and finite, burst an integer >= 0 (got rate ${spec.rate}, period ${spec.period}, burst ${spec.burst})`)
   }
@@ -96,7 +94,7 @@ function wholeMs (ms: number): number {
  * The decision, from whether the request was admitted and `ahead` = TAT − now after it (the same arithmetic for
  * every store, so they cannot disagree on what a state means).
  */
-function decide (spec: RateLimitSpec, T: number, tau: number, allowed: boolean, ahead: number): RateDecision {
+export function decide (spec: RateLimitSpec, T: number, tau: number, allowed: boolean, ahead: number): RateDecision {
   const limit = spec.rate + spec.burst
   if (!allowed) return { allowed, limit, remaining: 0, resetMs: wholeMs(ahead), retryAfterMs: Math.max(1, wholeMs(ahead - tau)) }
   const remaining = Math.min(spec.burst, Math.max(0, Math.floor((tau + T - ahead + EPS) / T)))
@@ -139,145 +137,6 @@ export class MemoryRateStore implements RateStore {
 
   async close (): Promise<void> {
     this.#tats.clear()
-  }
-}
-
-/**
- * KEYS[1]: the bucket. ARGV: T, tau, EPS (ms). Returns { 1 | 0 (admitted), TAT − now after the decision (ms, as a
- * string: a Lua number in a reply would be truncated to an integer) }.
- */
-const LUA_TAKE = `
--- Redis < 5 replicates a script by its effects only when asked, and refuses a write after TIME otherwise.
-if redis.replicate_commands ~= nil then pcall(redis.replicate_commands) end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local T = tonumber(ARGV[1])
-local tau = tonumber(ARGV[2])
-local eps = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '') or now
-if tat < now then tat = now end
-if tat - now > tau + eps then
-  return { 0, string.format('%.3f', tat - now) }
-end
-tat = tat + T
--- Expires when the bucket is full again: an idle key holds nothing.
-redis.call('SET', KEYS[1], string.format('%.3f', tat), 'PX', string.format('%.0f', math.max(1, math.ceil(tat - now))))
-return { 1, string.format('%.3f', tat - now) }
-`
-
-/** Where {@link RedisRateStore} logs its outages. */
-export interface RateStoreLogger {
-  warn (obj: object, msg: string): void
-  info (obj: object, msg: string): void
-}
-
-/** Options of {@link RedisRateStore}. */
-export interface RedisRateStoreOptions {
-  /** redis://[user:password@]host:port[/db] (or rediss:// for TLS). */
-  url: string
-  /** Prepended to every key. */
-  prefix: string
-  /** ms a take may wait for Redis before it fails open. */
-  commandTimeout: number
-  logger: RateStoreLogger
-}
-
-/** The script as ioredis's `defineCommand` adds it (EVALSHA, EVAL when Redis does not know the script). */
-interface TakeCommand {
-  porticoRateTake (key: string, T: string, tau: string, eps: string): Promise<[number, string]>
-}
-
-/** The store shared by every Portico instance on one Redis. take() never rejects for an outage: it fails open. */
-export class RedisRateStore implements RateStore {
-  readonly #client: Redis
-  readonly #prefix: string
-  readonly #logger: RateStoreLogger
-  readonly #url: string
-  /** Between a failure and the next success (or reconnect): one warning per outage. */
-  #down = false
-  /** Connected once: failures before that, while the first connect is under way, are not an outage yet. */
-  #everReady = false
-  #closed = false
-
-  constructor (options: RedisRateStoreOptions) {
-    this.#prefix = options.prefix
-    this.#logger = options.logger
-    this.#url = safeUrl(options.url)
-    this.#client = new Redis(options.url, {
-      lazyConnect: false,
-      // Fail fast: no queueing while disconnected, no retries, no command waits longer than commandTimeout.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      commandTimeout: options.commandTimeout,
-      connectTimeout: Math.max(2000, options.commandTimeout * 2),
-      // Reconnect forever, backing off to one attempt every 2 s.
-      retryStrategy: (times) => Math.min(200 * times, 2000),
-      connectionName: 'portico-rate-limit'
-    })
-    this.#client.defineCommand('porticoRateTake', { numberOfKeys: 1, lua: LUA_TAKE })
-    this.#client.on('error', (err: Error) => this.#failed(err.message))
-    this.#client.on('close', () => { if (!this.#closed) this.#failed('connection closed') })
-    this.#client.on('ready', () => {
-      this.#everReady = true
-      this.#recovered()
-    })
-  }
-
-  /** Connected: takes go to Redis. When false they fail open at once. */
-  get available (): boolean {
-    return this.#client.status === 'ready'
-  }
-
-  /**
-   * Resolves once connected; rejects after `timeoutMs`. Not needed for correctness (takes before that fail open),
-   * but lets startup and tests begin with a working store.
-   */
-  async whenReady (timeoutMs = 5000): Promise<void> {
-    const deadline = Date.now() + timeoutMs
-    while (!this.available) {
-      if (this.#closed) throw new Error('redis rate limit store is closed')
-      if (Date.now() >= deadline) throw new Error(`redis rate limit store unavailable (connection ${this.#client.status})`)
-      await new Promise((resolve) => setTimeout(resolve, 20))
-    }
-  }
-
-  async take (key: string, spec: RateLimitSpec): Promise<RateDecision> {
-    const { T, tau } = intervals(spec)
-    let reply: [number, string]
-    try {
-      reply = await (this.#client as unknown as TakeCommand).porticoRateTake(this.#prefix + key, String(T), String(tau), String(EPS))
-    } catch (err) {
-      if (this.#everReady || this.#client.status === 'end') this.#failed((err as Error).message)
-      return { allowed: true, limit: spec.rate + spec.burst, remaining: spec.rate + spec.burst, resetMs: 0, retryAfterMs: 0 }
-    }
-    // A timeout is an outage without a reconnect: the first answer after it ends the outage.
-    this.#recovered()
-    return decide(spec, T, tau, Number(reply[0]) === 1, Number(reply[1]))
-  }
-
-  async close (): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    if (this.#client.status === 'ready') {
-      try {
-        await this.#client.quit()
-        return
-      } catch { /* disconnect below */ }
-    }
-    this.#client.disconnect()
-  }
-
-  #failed (reason: string): void {
-    if (this.#down || this.#closed) return
-    this.#down = true
-    this.#logger.warn({ store: 'redis', url: this.#url, err: reason }, 'redis rate limit store unavailable: admitting requests unlimited until it is back')
-  }
-
-  #recovered (): void {
-    if (!this.#down) return
-    this.#down = false
-    this.#logger.info({ store: 'redis', url: this.#url }, 'redis rate limit store available again: limits apply')
   }
 }
 

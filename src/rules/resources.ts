@@ -5,7 +5,7 @@
  */
 import { Agent, type Dispatcher } from 'undici'
 import type { Logger } from '../observability/logger.js'
-import { InFlightLimiter, MemoryRateStore, RedisRateStore, type RateStore } from './rate-limit.js'
+import { InFlightLimiter, MemoryRateStore, type RateDecision, type RateLimitSpec, type RateStore } from './rate-limit.js'
 
 export class RuleResources {
   readonly #logger: Logger
@@ -33,7 +33,7 @@ export class RuleResources {
     const key = `redis ${url} ${prefix}`
     let s = this.#stores.get(key)
     if (s === undefined) {
-      s = new RedisRateStore({ url, prefix, commandTimeout, logger: this.#logger })
+      s = new DeferredRedisStore(import('./rate-limit-redis.js').then(({ RedisRateStore }) => new RedisRateStore({ url, prefix, commandTimeout, logger: this.#logger })))
       this.#stores.set(key, s)
     }
     return s
@@ -61,5 +61,22 @@ export class RuleResources {
     if (this.#agent !== null) closing.push(this.#agent.close())
     this.#stores.clear()
     await Promise.allSettled(closing)
+  }
+}
+
+/** The Redis store once its module (and ioredis) loaded: a config without Redis rate limits never loads them. */
+class DeferredRedisStore implements RateStore {
+  readonly #store: Promise<RateStore>
+
+  constructor (store: Promise<RateStore>) {
+    this.#store = store
+  }
+
+  async take (key: string, spec: RateLimitSpec): Promise<RateDecision> {
+    return await (await this.#store).take(key, spec)
+  }
+
+  async close (): Promise<void> {
+    await (await this.#store).close()
   }
 }

@@ -8,7 +8,8 @@
 import { after, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { Redis } from 'ioredis'
-import { MemoryRateStore, RedisRateStore, type RateDecision, type RateLimitSpec, type RedisRateStoreOptions } from '../../src/rules/rate-limit.js'
+import { MemoryRateStore, type RateDecision, type RateLimitSpec } from '../../src/rules/rate-limit.js'
+import { RedisRateStore, type RedisRateStoreOptions } from '../../src/rules/rate-limit-redis.js'
 import { redisOrSkip, startRedis, uniquePrefix, warnNoRedis, type RedisServer, dropPrefixAndStop } from '../helpers/redis.js'
 import { eventually, within } from '../helpers/poll.js'
 

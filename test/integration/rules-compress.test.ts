@@ -15,7 +15,7 @@ import { pipeline } from 'node:stream/promises'
 import { Writable } from 'node:stream'
 import zlib from 'node:zlib'
 import { startOrigin, startProxy, send, type Origin, type RunningProxy } from '../helpers/servers.js'
-import { ZSTD_AVAILABLE } from '../../src/rules/compress.js'
+import { zstdAvailable } from '../../src/rules/compress.js'
 
 const KIB = Buffer.from('<p>Portico compresses text on the way out; this line repeats with a counter: 0000</p>\n'.repeat(13)).subarray(0, 1024)
 
@@ -75,7 +75,7 @@ async function origin (): Promise<Origin> {
   })
 }
 
-const ENCODINGS = ['gzip', 'br', 'deflate', ...(ZSTD_AVAILABLE ? ['zstd'] : [])]
+const ENCODINGS = ['gzip', 'br', 'deflate', ...(zstdAvailable() ? ['zstd'] : [])]
 
 function decoder (encoding: string | undefined): NodeJS.ReadWriteStream | null {
   switch (encoding) {
