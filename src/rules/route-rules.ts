@@ -91,7 +91,7 @@ export class RuleState {
         host: x.hostRaw,
         hostname: x.host,
         method: x.req.method ?? 'GET',
-        uri: x.req.url ?? '/',
+        uri: uriOf(x.req),
         scheme: x.scheme,
         id: x.exchange.id,
         sni: typeof socket?.servername === 'string' ? socket.servername : '',
@@ -209,7 +209,7 @@ export class RouteRules {
     const x = s.request
     askForwardAuth(spec, this.#resources.authDispatcher, {
       method: x.req.method ?? 'GET',
-      uri: x.req.url ?? '/',
+      uri: uriOf(x.req),
       proto: x.scheme,
       host: x.hostRaw,
       clientAddress: x.clientAddress,
@@ -295,7 +295,7 @@ export class RouteRules {
     if (r.redirect !== null) {
       let groups: RegExpExecArray | null = null
       if (r.redirect.match !== null) {
-        groups = r.redirect.match.exec(pathOf(x.req.url ?? '/'))
+        groups = r.redirect.match.exec(pathOf(uriOf(x.req)))
         if (groups === null) {
           this.#respondOrNext(s, next)
           return
@@ -434,6 +434,11 @@ export class RouteRules {
       nodeHosts: this.#nodeHosts
     }
   }
+}
+
+/** The target as the client sent it: under a framework mount, Express's originalUrl (req.url lacks the mount). */
+function uriOf (req: IncomingMessage): string {
+  return (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/'
 }
 
 /** The path of a target, without the query. */
