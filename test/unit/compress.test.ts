@@ -125,14 +125,15 @@ function decode (encoding: Encoding, data: Buffer): Buffer {
 
 test('Encoder: waits for a full sink and tells its writer to wait; output decodes to the input', async () => {
   const encodings: Encoding[] = ['gzip', 'deflate', 'br', ...(zstdAvailable() ? ['zstd' as const] : [])]
-  // Random bytes do not compress: the output is as large as the input and keeps hitting the sink's limit.
-  const input = Buffer.concat(Array.from({ length: 64 }, (_, i) => createHash('sha512').update(String(i)).digest()).flatMap((b) => [b, Buffer.from('text that repeats '.repeat(40))]))
+  // Hash output does not compress: the output is as large as the input (1 MiB, far over any stream buffer: 16 KiB
+  // on Node 20, 64 KiB on Node 22+) and keeps hitting the sink's limit. Some text in between does compress.
+  const input = Buffer.concat(Array.from({ length: 8192 }, (_, i) => createHash('sha512').update(String(i)).digest()).flatMap((b, i) => i % 64 === 0 ? [b, Buffer.from('text that repeats '.repeat(40))] : [b]))
   for (const enc of encodings) {
     const sink = new SlowSink(2048)
     const encoder = new Encoder(enc, sink)
     let paused = 0
-    for (let off = 0; off < input.length; off += 512) {
-      if (!encoder.write(input.subarray(off, off + 512))) {
+    for (let off = 0; off < input.length; off += 4096) {
+      if (!encoder.write(input.subarray(off, off + 4096))) {
         paused++
         const resumed = new Promise<void>((resolve) => encoder.onDrain(resolve))
         // The writer waits; whoever reads the sink lets it go on.
