@@ -22,6 +22,7 @@ import type { Logger } from './observability/logger.js'
 import type { Runtime } from './runtime.js'
 import type { Tunnels } from './server/connections.js'
 import type { RuleState } from './rules/route-rules.js'
+import { upstreamRetry } from './observability/channels.js'
 import { Encoder } from './rules/compress.js'
 import { fieldValue } from './http/fields.js'
 
@@ -49,6 +50,9 @@ export class Exchange implements ResponseHandler, Answerable {
   /** The route name, or null when no route matched (HookContext). */
   readonly route: string | null
   #upstreamId: string | null = null
+  /** When the last attempt was dispatched, and how long its node took to answer with a head (-1: not yet). */
+  #attemptAt = 0
+  #upstreamMs = -1
   /** HookContext: the client's address (set by the pipeline when it is behind a trusted proxy). */
   clientAddress: string | undefined
   #failed: FailedAttempt[] | null = null
@@ -99,10 +103,12 @@ export class Exchange implements ResponseHandler, Answerable {
 
   onAttempt (upstreamId: string): void {
     this.#upstreamId = upstreamId
+    this.#attemptAt = performance.now()
   }
 
   onRetry (upstreamId: string, code: string): void {
     (this.#failed ??= []).push({ upstream: upstreamId, error: code })
+    if (upstreamRetry.hasSubscribers) upstreamRetry.publish({ proxy: this.#ctx, id: this.id, upstream: upstreamId, error: code })
   }
 
   onConnect (abort: (reason?: Error) => void): void {
@@ -116,6 +122,7 @@ export class Exchange implements ResponseHandler, Answerable {
       this.#relayInterim(status, rawHeaders)
       return true
     }
+    if (this.#attemptAt !== 0) this.#upstreamMs = performance.now() - this.#attemptAt
     const res = this.res
     let headers: string[]
     try {
@@ -334,6 +341,7 @@ export class Exchange implements ResponseHandler, Answerable {
     const hooks = this.#hooks
     if (!wantsRecord(this.#ctx, hooks)) return
     const record = accessRecord(this, this.#upstreamId, status, this.#bytes, this.#start, this.#errorCode, this.#failed)
+    if (this.#upstreamMs >= 0) record.upstreamMs = Math.round(this.#upstreamMs * 1000) / 1000
     if (this.cacheStatus !== null) record.cache = this.cacheStatus
     if (this.#tls !== null) {
       record.tlsProtocol = this.#tls.protocol

@@ -26,6 +26,7 @@ import { nextRequestId } from './observability/request-id.js'
 import { hasRequestBody, requestBody } from './request-body.js'
 import type { CompiledRoute, Runtime } from './runtime.js'
 import { RuleState, type RuleExchange } from './rules/route-rules.js'
+import { requestStart } from './observability/channels.js'
 
 /** Called when nothing matched, in embedded mode (Express's `next`). */
 export type NextFunction = (err?: unknown) => void
@@ -152,11 +153,13 @@ export function handleRequest (runtime: Runtime, ctx: ExchangeContext, req: Inco
   if (routed === null || routed instanceof ProxyError) {
     const exchange = new Exchange(nextRequestId(), req, res, ctx, req.headers.host ?? '', null, start, runtime.hooks)
     exchange.clientAddress = client.address
+    if (requestStart.hasSubscribers) requestStart.publish({ proxy: ctx, id: exchange.id, method: req.method ?? 'GET', host: exchange.host, route: null, upgrade: false })
     exchange.sendError(routed ?? new ProxyError('PORTICO_ERR_NO_ROUTE'))
     return
   }
   const exchange = new Exchange(nextRequestId(), req, res, ctx, routed.host, routed.route.name, start, runtime.hooks)
   exchange.clientAddress = client.address
+  if (requestStart.hasSubscribers) requestStart.publish({ proxy: ctx, id: exchange.id, method: req.method ?? 'GET', host: routed.host, route: routed.route.name, upgrade: false })
   if (routed.route.hsts !== null && schemeOf(req) === 'https') exchange.hsts = routed.route.hsts
   exchange.via = routed.route.responseVia
   const rules = routed.route.rules
@@ -269,6 +272,7 @@ export function handleUpgrade (runtime: Runtime, ctx: ExchangeContext, req: Inco
   const exchange = new UpgradeExchange(nextRequestId(), req, socket, head, ctx, ok?.host ?? req.headers.host ?? '',
     ok?.route.name ?? null, ok?.route.dispatchOptions.bodyTimeout ?? 0, runtime.hooks, h2 ?? null)
   exchange.clientAddress = client.address
+  if (requestStart.hasSubscribers) requestStart.publish({ proxy: ctx, id: exchange.id, method: req.method ?? 'GET', host: exchange.host, route: ok?.route.name ?? null, upgrade: true })
   if (ok === null) {
     exchange.sendError(routed instanceof ProxyError ? routed : new ProxyError('PORTICO_ERR_NO_ROUTE'))
     return

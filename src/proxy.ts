@@ -26,6 +26,10 @@ import { createAdminServer } from './server/admin.js'
 import { Connections, type AnyServer } from './server/connections.js'
 import { createListener, listenOn, type ListeningAddress } from './server/listeners.js'
 import { RuleResources } from './rules/resources.js'
+import { ProxyMetrics } from './observability/metrics.js'
+import { configReload } from './observability/channels.js'
+import { explain, redactedConfig, type Explanation } from './server/admin-views.js'
+import type { ResolvedListener } from './config/resolved.js'
 
 export type { ListeningAddress } from './server/listeners.js'
 
@@ -44,6 +48,11 @@ export interface ProxyOptions {
    * discovery can answer here instead; tests use it to move a name between loopback addresses.
    */
   lookup?: Lookup
+  /**
+   * Where the config comes from again when a reload names none (SIGHUP, a change of the file, the admin API's
+   * POST /config/reload): the CLI reads its file. Without it such a reload answers that there is no source.
+   */
+  configSource?: () => Promise<ResolvedConfig>
 }
 
 export type { HealthEvent, PoolSnapshot }
@@ -64,7 +73,11 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   readonly #pools: PoolRegistry
   readonly #resources: RuleResources
   readonly #logger: Logger
-  readonly #servers: AnyServer[] = []
+  /** The listeners started, by identity (address, port, TLS, HTTP/2, redirect): a reload opens and closes them. */
+  readonly #listeners = new Map<string, { server: AnyServer, listener: ResolvedListener, address: ListeningAddress }>()
+  #listening = false
+  readonly #configSource: (() => Promise<ResolvedConfig>) | null
+  #metrics: ProxyMetrics | null = null
   readonly #connections = new Connections()
   readonly #cache: CacheLifecycle
   #certificates: CertificateStore | null = null
@@ -78,6 +91,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#logger = options.logger ?? silentLogger()
     this.#cache = new CacheLifecycle(config.cache, this.#logger)
     this.#pools = new PoolRegistry(this.#logger, this, options.lookup)
+    this.#configSource = options.configSource ?? null
     this.#resources = new RuleResources(this.#logger)
     this.#live = compileRuntime(config, this.#pools, this.#cache.cache, this.#resources, this.#logger)
     this.#ctx = {
@@ -127,27 +141,115 @@ export class Proxy extends EventEmitter<ProxyEvents> {
 
   /** Starts every configured listener and the admin API. Resolves with the bound addresses (port 0 becomes the real port). */
   async listen (): Promise<ListeningAddress[]> {
+    this.#listening = true
     const out: ListeningAddress[] = []
-    for (const l of this.#config.listen) {
-      const server = createListener(l, {
-        server: this.#config.server,
-        logger: this.#logger,
-        connections: this.#connections,
-        certificates: () => (this.#certificates ??= new CertificateStore(this.#config.tls!, this.#logger)),
-        handler: this.handler,
-        upgradeHandler: this.upgradeHandler,
-        h2Upgrade: (req, res) => handleUpgrade(this.#live.runtime, this.#ctx, req, res.stream, Buffer.alloc(0), undefined, res),
-        trust: () => this.#live.runtime.trust
-      })
-      out.push(await listenOn(server, l.port, l.host, l.tls ? 'https' : 'http'))
-      this.#servers.push(server)
-    }
+    for (const l of this.#config.listen) out.push(await this.#open(l))
     const admin = this.#config.admin
     if (admin !== null && this.#admin === null) {
+      if (admin.metrics) this.#metrics = new ProxyMetrics(this.#metricsSource())
       const server = createAdminServer(this, admin.token, this.#logger)
       this.#admin = { server, address: await listenOn(server, admin.port, admin.host, 'http') }
     }
     return out
+  }
+
+  /** Every listener started, with its bound address. */
+  get addresses (): ListeningAddress[] {
+    return [...this.#listeners.values()].map((e) => e.address)
+  }
+
+  async #open (l: ResolvedListener): Promise<ListeningAddress> {
+    const server = createListener(l, {
+      server: this.#config.server,
+      logger: this.#logger,
+      connections: this.#connections,
+      certificates: () => (this.#certificates ??= new CertificateStore(this.#config.tls!, this.#logger)),
+      handler: this.handler,
+      upgradeHandler: this.upgradeHandler,
+      h2Upgrade: (req, res) => handleUpgrade(this.#live.runtime, this.#ctx, req, res.stream, Buffer.alloc(0), undefined, res),
+      trust: () => this.#live.runtime.trust,
+      token: this.#ctx
+    })
+    const address = await listenOn(server, l.port, l.host, l.tls ? 'https' : 'http')
+    this.#listeners.set(listenerKey(l), { server, listener: l, address })
+    return address
+  }
+
+  /**
+   * Opens the listeners `config` has and the running proxy does not, and closes those it no longer has: they stop
+   * accepting, and their open connections finish what they are doing (idle ones are closed). A config without
+   * `listen` keeps the listeners as they are.
+   */
+  async #syncListeners (config: ResolvedConfig): Promise<void> {
+    if (!this.#listening || this.#connections.draining || config.listenDefaulted) return
+    const wanted = new Map(config.listen.map((l) => [listenerKey(l), l]))
+    for (const [key, entry] of this.#listeners) {
+      if (wanted.has(key)) continue
+      this.#listeners.delete(key)
+      entry.server.close()
+      ;(entry.server as { closeIdleConnections?: () => void }).closeIdleConnections?.()
+      this.#logger.info({ listener: entry.address.url }, 'listener closed by reload')
+    }
+    for (const [key, l] of wanted) {
+      if (this.#listeners.has(key)) continue
+      const address = await this.#open(l)
+      this.#logger.info({ listener: address.url }, 'listener opened by reload')
+    }
+  }
+
+  #metricsSource (): ConstructorParameters<typeof ProxyMetrics>[0] {
+    return {
+      token: this.#ctx,
+      pools: () => this.pools(),
+      cache: () => {
+        const cache = this.#cache.cache
+        return cache === null ? null : { bytes: cache.store.bytes ?? null, ...cache.stats }
+      },
+      connections: async () => await Promise.all([...this.#listeners.values()].map(async ({ server, listener, address }) => ({
+        listener: `${address.host}:${address.port}`,
+        protocol: listener.tls ? (listener.http2 ? 'https+h2' : 'https') : listener.http2 ? 'h2c' : 'http',
+        count: await new Promise<number>((resolve) => (server as { getConnections: (cb: (err: Error | null, n: number) => void) => void }).getConnections((_err, n) => resolve(n ?? 0)))
+      }))),
+      routePool: (route) => this.#config.routes.find((r) => r.name === route)?.upstream?.name,
+      refused: () => this.refusedConnections()
+    }
+  }
+
+  /** The Prometheus exposition (GET /metrics), or null when metrics are off. */
+  async metricsText (): Promise<{ contentType: string, text: string } | null> {
+    const m = this.#metrics
+    return m === null ? null : { contentType: m.contentType, text: await m.text() }
+  }
+
+  /** The running config as GET /config shows it: defaults applied, secrets redacted. */
+  configView (): unknown {
+    return redactedConfig(this.#config)
+  }
+
+  /** How a request for `host` and `path` would be routed (GET /routes/explain). */
+  explain (host: string, path: string, method = 'GET'): Explanation {
+    return explain(this.#live.runtime, this.#config, host, path, method)
+  }
+
+  /**
+   * Reads the config source again (ProxyOptions.configSource) and swaps it in when it is valid; an invalid one
+   * leaves the running config in force and is logged. `source` says who asked (signal, file, admin), for logs and
+   * metrics.
+   */
+  async reloadFromSource (source: string): Promise<{ ok: true } | { ok: false, error: string }> {
+    const read = this.#configSource
+    if (read === null) return { ok: false, error: 'this proxy has no config source to read again (it was created from an object)' }
+    let config: ResolvedConfig
+    try {
+      config = await read()
+    } catch (err) {
+      const error = (err as Error).message
+      this.#logger.error({ err: error, source }, 'config reload failed; keeping the running config')
+      if (configReload.hasSubscribers) configReload.publish({ proxy: this.#ctx, ok: false, error, source })
+      return { ok: false, error }
+    }
+    await this.reload(config, source)
+    return { ok: true }
   }
 
   /**
@@ -202,12 +304,21 @@ export class Proxy extends EventEmitter<ProxyEvents> {
    * state (health, counts); a node the new config drops finishes its in-flight requests. Listeners are unchanged.
    * Throws ConfigError and keeps the old config when the new one is invalid.
    */
-  async reload (options: ResolvedConfig | PorticoConfig): Promise<void> {
-    const config = isResolvedConfig(options) ? options : loadConfigObjectSync(options)
+  async reload (options: ResolvedConfig | PorticoConfig, source = 'api'): Promise<void> {
+    let config: ResolvedConfig
+    try {
+      config = isResolvedConfig(options) ? options : loadConfigObjectSync(options)
+    } catch (err) {
+      if (configReload.hasSubscribers) configReload.publish({ proxy: this.#ctx, ok: false, error: (err as Error).message, source })
+      throw err
+    }
     const cache = this.#cache.reload(config.cache, config.server.drainTimeout)
     this.#live = compileRuntime(config, this.#pools, cache, this.#resources, this.#logger)
     this.#config = config
     this.#ctx.accessLog = config.log.access
+    await this.#syncListeners(config)
+    this.#logger.info({ source, routes: config.routes.length, listen: this.addresses.map((a) => a.url) }, 'config reloaded')
+    if (configReload.hasSubscribers) configReload.publish({ proxy: this.#ctx, ok: true, source })
     await this.#live.drained
   }
 
@@ -226,7 +337,8 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   }
 
   async #close (drainTimeout: number): Promise<void> {
-    await this.#connections.drain(this.#servers, drainTimeout, this.#logger)
+    this.#metrics?.close()
+    await this.#connections.drain([...this.#listeners.values()].map((e) => e.server), drainTimeout, this.#logger)
     this.#certificates?.close()
     if (this.#admin !== null) {
       const admin = this.#admin.server
@@ -238,4 +350,9 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     await this.#resources.close()
     await this.#cache.close()
   }
+}
+
+/** A listener's identity across reloads: the same address, port and protocol settings keep the same server. */
+function listenerKey (l: ResolvedListener): string {
+  return `${l.host}|${l.port}|${l.tls}|${l.http2}|${l.redirectToHttps}|${l.maxConnections}|${l.maxConnectionsPerIp}`
 }

@@ -5,11 +5,12 @@
  * Exit status: 0 after a clean shutdown, 2 for an invalid config or usage, 1 for a failure to start.
  * Signals: SIGTERM/SIGINT drain and exit (a second one exits at once); SIGHUP reloads the config file.
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, watch } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { ConfigError, Proxy, createLogger, loadConfigFile, loadConfigObject, type PorticoConfig, type ResolvedConfig } from '../index.js'
+import type { Logger } from '../observability/logger.js'
 
 const PACKAGE = JSON.parse(readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '../../../package.json'), 'utf8')) as { version: string }
 
@@ -96,7 +97,11 @@ async function serve (opts: GlobalOptions): Promise<void> {
   }
   const level = opts.logLevel ?? loaded.config.log.level
   const logger = createLogger({ level })
-  const proxy = new Proxy(loaded.config, { logger })
+  const file = loaded.file
+  const proxy = new Proxy(loaded.config, {
+    logger,
+    configSource: file === undefined ? undefined : async () => applyListenOverrides(await loadConfigFile(file), opts)
+  })
   let addresses
   try {
     addresses = await proxy.listen()
@@ -130,14 +135,36 @@ async function serve (opts: GlobalOptions): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGHUP', () => {
     proxy.reloadCertificates()
-    if (loaded.file === undefined) return
-    loadConfigFile(loaded.file).then(async (config) => {
-      await proxy.reload(applyListenOverrides(config, opts))
-      logger.info({ file: loaded.file, routes: config.routes.length }, 'config reloaded (listeners unchanged)')
-    }, (err: unknown) => {
-      logger.error({ err: (err as Error).message }, 'config reload failed; keeping the old config')
-    })
+    void proxy.reloadFromSource('signal')
   })
+  if (file !== undefined && loaded.config.watch) watchConfig(file, () => { void proxy.reloadFromSource('file') }, logger)
+}
+
+/** How long a config file must stay unchanged before a change reloads it (editors write in several steps). */
+const WATCH_DEBOUNCE_MS = 300
+
+/**
+ * Reloads when the config file changes: watches its directory (an editor's save replaces the file, which a watch
+ * on the file itself would lose), debounced. A reload of an invalid file keeps the running config.
+ */
+function watchConfig (file: string, reload: () => void, logger: Logger): void {
+  const full = path.resolve(file)
+  let timer: NodeJS.Timeout | null = null
+  try {
+    const watcher = watch(path.dirname(full), (_event, name) => {
+      if (name !== null && name !== path.basename(full)) return
+      if (timer !== null) clearTimeout(timer)
+      timer = setTimeout(() => {
+        timer = null
+        reload()
+      }, WATCH_DEBOUNCE_MS)
+      timer.unref()
+    })
+    watcher.unref()
+    watcher.on('error', (err) => logger.warn({ err: err.message, file: full }, 'config file watch stopped'))
+  } catch (err) {
+    logger.warn({ err: (err as Error).message, file: full }, 'cannot watch the config file; SIGHUP and the admin API still reload it')
+  }
 }
 
 async function check (opts: GlobalOptions): Promise<void> {

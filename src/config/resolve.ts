@@ -123,6 +123,7 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
   return {
     config: {
       [RESOLVED]: true,
+      listenDefaulted: cfg.listen === undefined,
       listen: (cfg.listen ?? DEFAULTS.listen).map((l: { host?: string, port: number, tls?: boolean, http2?: boolean, redirectToHttps?: boolean | number, maxConnections?: number, maxConnectionsPerIp?: number }) => {
         const tlsOn = l.tls ?? DEFAULTS['listen.tls']
         return {
@@ -156,7 +157,8 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
       log: { level: cfg.log?.level ?? DEFAULTS['log.level'], access: cfg.log?.access ?? DEFAULTS['log.access'] },
       hooks: cfg.hooks,
       cache,
-      admin
+      admin,
+      watch: cfg.watch ?? DEFAULTS.watch
     }
   }
 }
@@ -209,7 +211,7 @@ function resolveAdmin (cfg: ParsedConfig, issues: ConfigIssue[]): ResolvedAdmin 
     token = process.env[a.tokenEnv] ?? null
     if (token === null || token === '') issues.push({ path: ['admin', 'tokenEnv'], message: `environment variable ${a.tokenEnv} is not set`, value: a.tokenEnv })
   }
-  return { host: a.host ?? DEFAULTS['admin.host'], port: a.port, token }
+  return { host: a.host ?? DEFAULTS['admin.host'], port: a.port, token, metrics: a.metrics ?? DEFAULTS['admin.metrics'] }
 }
 
 /** "/api/" and "/api" claim the same prefix; keep one spelling without the trailing slash. */

@@ -252,6 +252,8 @@ export interface ResolvedAdmin {
   port: number
   /** The bearer token (read from tokenEnv at load), or null. */
   token: string | null
+  /** Prometheus metrics on GET /metrics. */
+  metrics: boolean
 }
 
 export interface ResolvedListener {
@@ -291,6 +293,8 @@ export const RESOLVED: unique symbol = Symbol.for('portico.resolvedConfig')
 export interface ResolvedConfig {
   readonly [RESOLVED]: true
   listen: ResolvedListener[]
+  /** The config said no `listen` (the default applies): a reload with it keeps the listeners that are open. */
+  listenDefaulted: boolean
   routes: ResolvedRoute[]
   server: ResolvedServer
   limits: { maxRequestBody: number | null }
@@ -303,6 +307,8 @@ export interface ResolvedConfig {
   /** The proxy cache, when any route uses it. */
   cache: ResolvedCache | null
   admin: ResolvedAdmin | null
+  /** Reload when the config file changes (CLI). */
+  watch: boolean
 }
 
 /** A problem found by the meaning pass, at a key path of the input object. */

@@ -375,7 +375,9 @@ const adminSettings = z.strictObject({
   host: z.string().min(1).optional(),
   port: z.number().int().min(0).max(65535),
   /** Environment variable holding a bearer token every admin request must present. */
-  tokenEnv: z.string().min(1).optional()
+  tokenEnv: z.string().min(1).optional(),
+  /** Prometheus metrics on GET /metrics (docs/metrics.md). */
+  metrics: z.boolean().optional()
 })
 
 const logLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
@@ -405,6 +407,8 @@ export const configSchema = z.strictObject({
     /** Merge runs of "/" for routing. */
     mergeSlashes: z.boolean().optional()
   }).optional(),
+  /** Reload the config when its file changes (the CLI; debounced). SIGHUP and POST /config/reload always do. */
+  watch: z.boolean().optional(),
   /** Named upstream pools, referenced by `upstream: { pool: NAME }` from any number of routes. */
   pools: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'expected a pool name of letters, digits, ".", "_" and "-"'), namedPool).optional(),
   /** Timeouts for every route (a route may set its own). */

@@ -9,6 +9,7 @@ import type { IncomingMessage } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from './logger.js'
 import { runOnResponse, type CompiledHooks, type HookContext } from '../hooks.js'
+import { requestEnd } from './channels.js'
 
 /** The fields of one access-log line. */
 export interface AccessRecord {
@@ -22,6 +23,8 @@ export interface AccessRecord {
   path: string
   route: string | null
   upstream: string | null
+  /** Milliseconds from the last attempt's dispatch to the node's response head, when a node answered. */
+  upstreamMs?: number
   /** Attempts made upstream (the pool's retries included), when a node was tried. */
   attempts?: number
   /** The attempts that failed and were retried: each node and its error code (or "status 503"). */
@@ -50,9 +53,9 @@ export interface AccessLogSink {
   accessLog: boolean
 }
 
-/** Whether an exchange's end needs a record at all (the log is on, or an onResponse hook wants it). */
+/** Whether an exchange's end needs a record at all (the log is on, an onResponse hook or a channel subscriber wants it). */
 export function wantsRecord (sink: AccessLogSink, hooks: CompiledHooks | null): boolean {
-  return sink.accessLog || (hooks !== null && hooks.onResponse.length > 0)
+  return sink.accessLog || (hooks !== null && hooks.onResponse.length > 0) || requestEnd.hasSubscribers
 }
 
 /** The record of an exchange that is over. `start` is its `performance.now()` at arrival. */
@@ -77,8 +80,9 @@ export function accessRecord (ctx: HookContext, upstream: string | null, status:
   return record
 }
 
-/** Writes the line (when the access log is on) and hands the record to onResponse hooks. */
+/** Writes the line (when the access log is on), hands the record to onResponse hooks and to `portico:request:end`. */
 export function endExchange (sink: AccessLogSink, hooks: CompiledHooks | null, ctx: HookContext, record: AccessRecord): void {
   if (sink.accessLog) sink.logger.info(record)
   if (hooks !== null) runOnResponse(hooks, ctx, record, sink.logger)
+  if (requestEnd.hasSubscribers) requestEnd.publish({ proxy: sink, record })
 }

@@ -52,10 +52,12 @@ class PathTable<R extends RoutableRoute> {
 }
 
 /** One host key of the compiled table and its routes, longest path first. */
-export interface HostEntry<R> {
+export interface HostEntry<R extends RoutableRoute> {
   host: string
   kind: 'exact' | 'prefix' | 'wildcard' | 'catch-all'
   routes: R[]
+  /** The path table behind it (what `hostTable` returns for a host this key matches). */
+  table: PathTable<R>
 }
 
 /** A compiled route table. */
@@ -136,13 +138,13 @@ export class Router<R extends RoutableRoute> {
   /** The compiled table, most specific first, for `portico check`. */
   describe (): HostEntry<R>[] {
     const out: HostEntry<R>[] = []
-    for (const [h, t] of this.#exact) out.push({ host: h, kind: 'exact', routes: t.routes })
+    for (const [h, t] of this.#exact) out.push({ host: h, kind: 'exact', routes: t.routes, table: t })
     const mixed: (HostEntry<R> & { len: number })[] = []
-    for (const [h, t] of this.#prefix) mixed.push({ host: h, kind: 'prefix', routes: t.routes, len: h.length })
-    for (const [h, t] of this.#suffix) mixed.push({ host: `*${h}`, kind: 'wildcard', routes: t.routes, len: h.length })
+    for (const [h, t] of this.#prefix) mixed.push({ host: h, kind: 'prefix', routes: t.routes, table: t, len: h.length })
+    for (const [h, t] of this.#suffix) mixed.push({ host: `*${h}`, kind: 'wildcard', routes: t.routes, table: t, len: h.length })
     mixed.sort((a, b) => b.len - a.len)
     for (const { len: _len, ...m } of mixed) out.push(m)
-    if (this.#catchAll !== null) out.push({ host: '*', kind: 'catch-all', routes: this.#catchAll.routes })
+    if (this.#catchAll !== null) out.push({ host: '*', kind: 'catch-all', routes: this.#catchAll.routes, table: this.#catchAll })
     return out
   }
 }

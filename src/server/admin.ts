@@ -1,10 +1,16 @@
 /**
- * The admin API: a small JSON HTTP listener, separate from the proxy listeners (loopback by default).
+ * The admin API: a small JSON HTTP listener, separate from the proxy listeners (loopback by default). docs/admin.md
+ * documents every endpoint.
  *
- *   POST /cache/purge   {"url": "https://example.com/a?b"} | {"host": "example.com", "prefix": "/docs/"} | {"tag": "t"}
- *                       → 200 {"purged": n}
- *   GET  /cache/stats   → 200 {"store": "memory", "bytes": n, "hits": n, ...}
- *   GET  /healthz       → 200 ok
+ *   GET  /healthz            → 200 ok
+ *   GET  /metrics            → Prometheus text (docs/metrics.md)
+ *   GET  /config             → the running config, every default applied, secrets redacted
+ *   POST /config/reload      → reads the config source again: 200 {"ok": true} | 422 {"ok": false, "error"}
+ *   GET  /routes             → the compiled route table
+ *   GET  /routes/explain?host=&path=&method=  → which route, rules and pool a request would get, and why
+ *   GET  /pools              → every pool and node: health, in flight, ejections, counters
+ *   POST /cache/purge        {"url": ...} | {"host": ..., "prefix": ...} | {"tag": ...} → 200 {"purged": n}
+ *   GET  /cache/stats        → 200 {"store": "memory", "bytes": n, "hits": n, ...}
  *
  * With a token configured every request needs `Authorization: Bearer <token>` (401 otherwise).
  */
@@ -12,10 +18,21 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { Logger } from '../observability/logger.js'
 import type { PurgeRequest } from '../cache/key.js'
+import type { PoolSnapshot } from '../balancer/pool.js'
+import type { Explanation } from './admin-views.js'
 
+/** What the admin API reads and drives. */
 export interface AdminTarget {
   purge (filter: PurgeRequest): Promise<number>
   cacheStats (): object | null
+  /** The Prometheus exposition, or null when metrics are off. */
+  metricsText (): Promise<{ contentType: string, text: string } | null>
+  configView (): unknown
+  /** Reads the config source again and swaps it in when valid. */
+  reloadFromSource (source: string): Promise<{ ok: true } | { ok: false, error: string }>
+  describeRoutes (): unknown
+  explain (host: string, path: string, method: string): Explanation
+  pools (): PoolSnapshot[]
 }
 
 const MAX_BODY = 64 * 1024
@@ -26,40 +43,85 @@ export function createAdminServer (target: AdminTarget, token: string | null, lo
       json(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' })
       return
     }
-    const path = (req.url ?? '/').split('?')[0]
-    if (path === '/healthz' && req.method === 'GET') {
-      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '3' })
-      res.end('ok\n')
-      return
+    const url = new URL(req.url ?? '/', 'http://admin')
+    const path = url.pathname
+    const method = req.method ?? 'GET'
+    const get = (): boolean => {
+      if (method === 'GET' || method === 'HEAD') return true
+      methodNotAllowed(res, 'GET')
+      return false
     }
-    if (path === '/cache/stats') {
-      if (req.method !== 'GET') return methodNotAllowed(res, 'GET')
-      const stats = target.cacheStats()
-      if (stats === null) json(res, 404, { error: 'no cache configured' })
-      else json(res, 200, stats)
-      return
-    }
-    if (path === '/cache/purge') {
-      if (req.method !== 'POST') return methodNotAllowed(res, 'POST')
-      readJson(req, (err, body) => {
-        if (err !== null) {
-          json(res, 400, { error: err })
-          return
-        }
-        const filter = purgeRequest(body)
-        if (typeof filter === 'string') {
-          json(res, 400, { error: filter })
-          return
-        }
-        target.purge(filter).then((purged) => {
-          logger.info({ purge: filter, purged }, 'cache purge')
-          json(res, 200, { purged })
-        }, (e: unknown) => {
-          logger.error({ err: e, purge: filter }, 'cache purge failed')
-          json(res, 503, { error: 'purge failed: cache store unavailable' })
+    switch (path) {
+      case '/healthz':
+        if (!get()) return
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '3' })
+        res.end('ok\n')
+        return
+      case '/metrics':
+        if (!get()) return
+        target.metricsText().then((m) => {
+          if (m === null) {
+            json(res, 404, { error: 'metrics are off (admin.metrics: false)' })
+            return
+          }
+          res.writeHead(200, { 'content-type': m.contentType, 'content-length': String(Buffer.byteLength(m.text)), 'cache-control': 'no-store' })
+          res.end(m.text)
+        }, (err: unknown) => {
+          logger.error({ err }, 'metrics collection failed')
+          json(res, 500, { error: 'metrics collection failed' })
         })
-      })
-      return
+        return
+      case '/config':
+        if (get()) json(res, 200, target.configView())
+        return
+      case '/config/reload':
+        if (method !== 'POST') return methodNotAllowed(res, 'POST')
+        target.reloadFromSource('admin').then((r) => json(res, r.ok ? 200 : 422, r), (err: unknown) => json(res, 500, { ok: false, error: (err as Error).message }))
+        return
+      case '/routes':
+        if (get()) json(res, 200, target.describeRoutes())
+        return
+      case '/routes/explain': {
+        if (!get()) return
+        const host = url.searchParams.get('host')
+        if (host === null || host === '') {
+          json(res, 400, { error: 'expected ?host=NAME[&path=/x][&method=GET]' })
+          return
+        }
+        json(res, 200, target.explain(host, url.searchParams.get('path') ?? '/', (url.searchParams.get('method') ?? 'GET').toUpperCase()))
+        return
+      }
+      case '/pools':
+        if (get()) json(res, 200, target.pools())
+        return
+      case '/cache/stats': {
+        if (!get()) return
+        const stats = target.cacheStats()
+        if (stats === null) json(res, 404, { error: 'no cache configured' })
+        else json(res, 200, stats)
+        return
+      }
+      case '/cache/purge':
+        if (method !== 'POST') return methodNotAllowed(res, 'POST')
+        readJson(req, (err, body) => {
+          if (err !== null) {
+            json(res, 400, { error: err })
+            return
+          }
+          const filter = purgeRequest(body)
+          if (typeof filter === 'string') {
+            json(res, 400, { error: filter })
+            return
+          }
+          target.purge(filter).then((purged) => {
+            logger.info({ purge: filter, purged }, 'cache purge')
+            json(res, 200, { purged })
+          }, (e: unknown) => {
+            logger.error({ err: e, purge: filter }, 'cache purge failed')
+            json(res, 503, { error: 'purge failed: cache store unavailable' })
+          })
+        })
+        return
     }
     json(res, 404, { error: 'not found' })
   })

@@ -22,6 +22,7 @@ import type { AnyServer, Connections } from './connections.js'
 import { redirectHandler } from './redirect.js'
 import { limitConnections } from './connection-limits.js'
 import type { AddressSet } from '../http/address-set.js'
+import { tlsHandshake } from '../observability/channels.js'
 
 /** A bound listener. */
 export interface ListeningAddress {
@@ -44,6 +45,8 @@ export interface ListenerContext {
   h2Upgrade: (req: IncomingMessage, res: http2.Http2ServerResponse) => void
   /** The trusted proxies in force (their connections are not limited per address). */
   trust: () => AddressSet | null
+  /** Identifies the proxy in diagnostics-channel messages (observability/channels.ts). */
+  token: object
 }
 
 /** HTTP/2 server settings: extended CONNECT (RFC 8441) carries WebSockets over HTTP/2 streams. */
@@ -80,12 +83,17 @@ export function createListener (l: ResolvedListener, ctx: ListenerContext): AnyS
       tlsServer.setSecureContext({ ...store.serverOptions() })
     }
     // RFC 9325 §3.5 / §4: no renegotiation; TLS 1.2 floor and session resumption are set in serverOptions.
+    const name = `${l.host}:${l.port}`
     server.on('secureConnection', (socket: TLSSocket) => {
       // A renegotiation attempt is reported as an error and would leave the connection hanging: close it.
       socket.on('error', (err: Error) => { if (isRenegotiationAttempt(err)) socket.destroy() })
       socket.disableRenegotiation()
+      if (tlsHandshake.hasSubscribers) tlsHandshake.publish({ proxy: ctx.token, listener: name, ok: true })
     })
-    server.on('tlsClientError', (err: Error) => ctx.logger.debug({ err: err.message }, 'TLS handshake failed'))
+    server.on('tlsClientError', (err: Error & { code?: string }) => {
+      ctx.logger.debug({ err: err.message }, 'TLS handshake failed')
+      if (tlsHandshake.hasSubscribers) tlsHandshake.publish({ proxy: ctx.token, listener: name, ok: false, error: err.code ?? 'error' })
+    })
   } else if (l.http2) {
     // Cleartext HTTP/2 with prior knowledge (h2c); HTTP/1.1 clients are not served on this listener.
     server = http2.createServer({ ...H2_OPTIONS }, handler as never)
