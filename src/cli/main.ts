@@ -137,7 +137,8 @@ async function serve (opts: GlobalOptions): Promise<void> {
     proxy.reloadCertificates()
     void proxy.reloadFromSource('signal')
   })
-  if (file !== undefined && loaded.config.watch) watchConfig(file, () => { void proxy.reloadFromSource('file') }, logger)
+  // The watch follows the config in force: a reload to `watch: false` stops reacting to changes.
+  if (file !== undefined && loaded.config.watch) watchConfig(file, () => { if (proxy.config.watch) void proxy.reloadFromSource('file') }, logger)
 }
 
 /** How long a config file must stay unchanged before a change reloads it (editors write in several steps). */
