@@ -22,14 +22,17 @@ import type { Logger } from './observability/logger.js'
 import type { Runtime } from './runtime.js'
 import type { Tunnels } from './server/connections.js'
 import type { RuleState } from './rules/route-rules.js'
-import { upstreamRetry } from './observability/channels.js'
+import { cacheResult, upstreamAttempt, upstreamRetry } from './observability/channels.js'
 import { Encoder } from './rules/compress.js'
 import { fieldValue } from './http/fields.js'
+import type { TraceIds } from './observability/trace-context.js'
 
 /** What an exchange needs from its surroundings. */
 export interface ExchangeContext {
   logger: Logger
   accessLog: boolean
+  /** With `log.format: combined`, where access lines go. */
+  accessLine?: ((line: string) => void) | null
   /** True once the proxy is closing: responses then carry Connection: close. */
   isDraining (): boolean
   /** Open upgrade tunnels: a drain waits for them and closes them at its deadline. */
@@ -50,6 +53,8 @@ export class Exchange implements ResponseHandler, Answerable {
   /** The route name, or null when no route matched (HookContext). */
   readonly route: string | null
   #upstreamId: string | null = null
+  /** The trace ids of the hop to the node (W3C Trace Context), when tracing is on. */
+  trace: TraceIds | null = null
   /** When the last attempt was dispatched, and how long its node took to answer with a head (-1: not yet). */
   #attemptAt = 0
   #upstreamMs = -1
@@ -104,6 +109,7 @@ export class Exchange implements ResponseHandler, Answerable {
   onAttempt (upstreamId: string): void {
     this.#upstreamId = upstreamId
     this.#attemptAt = performance.now()
+    if (upstreamAttempt.hasSubscribers) upstreamAttempt.publish({ proxy: this.#ctx, id: this.id, upstream: upstreamId })
   }
 
   onRetry (upstreamId: string, code: string): void {
@@ -337,10 +343,15 @@ export class Exchange implements ResponseHandler, Answerable {
     this.#done = true
     this.#errorCode = errorCode
     if (this.#onFinished !== null) this.#onFinished()
+    if (this.cacheStatus !== null && cacheResult.hasSubscribers) cacheResult.publish({ proxy: this.#ctx, id: this.id, cacheStatus: this.cacheStatus })
     if (this.#encoder !== null) this.#bytes = this.#encoder.bytesOut
     const hooks = this.#hooks
     if (!wantsRecord(this.#ctx, hooks)) return
     const record = accessRecord(this, this.#upstreamId, status, this.#bytes, this.#start, this.#errorCode, this.#failed)
+    if (this.trace !== null) {
+      record.traceId = this.trace.traceId
+      record.spanId = this.trace.spanId
+    }
     if (this.#upstreamMs >= 0) record.upstreamMs = Math.round(this.#upstreamMs * 1000) / 1000
     if (this.cacheStatus !== null) record.cache = this.cacheStatus
     if (this.#tls !== null) {

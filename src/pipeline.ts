@@ -27,6 +27,7 @@ import { hasRequestBody, requestBody } from './request-body.js'
 import type { CompiledRoute, Runtime } from './runtime.js'
 import { RuleState, type RuleExchange } from './rules/route-rules.js'
 import { requestStart } from './observability/channels.js'
+import { propagate } from './observability/trace-context.js'
 
 /** Called when nothing matched, in embedded mode (Express's `next`). */
 export type NextFunction = (err?: unknown) => void
@@ -107,7 +108,7 @@ function route (runtime: Runtime, req: IncomingMessage): Routed | ProxyError | n
  * The upstream request head for a routed request, after onUpstreamRequest hooks; a ProxyError to answer with when
  * the head carries two Host fields (400) or a hook threw (500).
  */
-function upstreamHead (hooks: CompiledHooks | null, exchange: Exchange | UpgradeExchange, req: IncomingMessage, routed: Routed, client: Client, rules: RuleState | null): { path: string, headers: string[] } | ProxyError {
+function upstreamHead (hooks: CompiledHooks | null, tracing: Runtime['tracing'], exchange: Exchange | UpgradeExchange, req: IncomingMessage, routed: Routed, client: Client, rules: RuleState | null): { path: string, headers: string[] } | ProxyError {
   const r = routed.route
   const headers = buildUpstreamHeaders(req.rawHeaders, {
     peer: client.peer,
@@ -118,6 +119,7 @@ function upstreamHead (hooks: CompiledHooks | null, exchange: Exchange | Upgrade
     httpVersion: req.httpVersion
   }, r.headerOptions)
   if (headers === INVALID_HOST) return new ProxyError('PORTICO_ERR_BAD_REQUEST', 'more than one Host header')
+  if (tracing !== null) exchange.trace = propagate(headers, tracing)
   const mount = mountPrefix(req)
   if (mount !== '' && r.headerOptions.xForwarded) addPrefix(headers, mount)
   let path = r.stripPrefix ? stripPrefix(routed.target, routed.prefixLength) : routed.target
@@ -207,7 +209,7 @@ function forward (runtime: Runtime, ctx: ExchangeContext, exchange: Exchange, re
     exchange.sendError(new ProxyError('PORTICO_ERR_INTERNAL', 'a route without upstream reached forwarding'))
     return
   }
-  const head = upstreamHead(runtime.hooks, exchange, req, routed, client, exchange.rules)
+  const head = upstreamHead(runtime.hooks, runtime.tracing, exchange, req, routed, client, exchange.rules)
   if (head instanceof ProxyError) {
     exchange.sendError(head)
     return
@@ -307,7 +309,7 @@ function forwardUpgrade (runtime: Runtime, exchange: UpgradeExchange, req: Incom
     exchange.sendError(new ProxyError('PORTICO_ERR_INTERNAL', 'a route without upstream reached forwarding'))
     return
   }
-  const head = upstreamHead(runtime.hooks, exchange, req, routed, client, rules)
+  const head = upstreamHead(runtime.hooks, runtime.tracing, exchange, req, routed, client, rules)
   if (head instanceof ProxyError) {
     exchange.sendError(head)
     return

@@ -5,6 +5,7 @@
  * the admin API, cache/lifecycle.ts the cache across reloads.
  */
 import { EventEmitter } from 'node:events'
+import pino from 'pino'
 import type http from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
@@ -97,6 +98,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#ctx = {
       logger: this.#logger,
       accessLog: config.log.access,
+      accessLine: accessLineFor(config),
       isDraining: () => this.#connections.draining,
       tunnels: this.#connections.tunnels,
       runtime: () => this.#live.runtime
@@ -316,6 +318,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#live = compileRuntime(config, this.#pools, cache, this.#resources, this.#logger)
     this.#config = config
     this.#ctx.accessLog = config.log.access
+    this.#ctx.accessLine = accessLineFor(config)
     await this.#syncListeners(config)
     this.#logger.info({ source, routes: config.routes.length, listen: this.addresses.map((a) => a.url) }, 'config reloaded')
     if (configReload.hasSubscribers) configReload.publish({ proxy: this.#ctx, ok: true, source })
@@ -355,4 +358,18 @@ export class Proxy extends EventEmitter<ProxyEvents> {
 /** A listener's identity across reloads: the same address, port and protocol settings keep the same server. */
 function listenerKey (l: ResolvedListener): string {
   return `${l.host}|${l.port}|${l.tls}|${l.http2}|${l.redirectToHttps}|${l.maxConnections}|${l.maxConnectionsPerIp}`
+}
+
+/** Standard output for combined access lines, opened once (buffered, flushed on exit like the logger). */
+let combinedOut: ReturnType<typeof pino.destination> | null = null
+
+/** Where combined access lines go, or null for JSON lines through the logger. */
+function accessLineFor (config: ResolvedConfig): ((line: string) => void) | null {
+  if (config.log.format !== 'combined') return null
+  if (combinedOut === null) {
+    const dest = combinedOut = pino.destination({ dest: 1, sync: false })
+    process.once('exit', () => { try { dest.flushSync() } catch { /* nothing left to write, or stdout gone */ } })
+  }
+  const out = combinedOut
+  return (line) => { out.write(line) }
 }

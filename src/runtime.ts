@@ -52,6 +52,8 @@ export interface Runtime {
   paths: ResolvedPaths
   /** Null when no hooks are configured: then no hook code runs at all. */
   hooks: CompiledHooks | null
+  /** W3C Trace Context settings, or null when tracing is off. */
+  tracing: { start: boolean, sampled: boolean } | null
 }
 
 /** A compiled runtime, and a promise that settles when what the previous config used and this one does not has drained. */
@@ -84,7 +86,8 @@ export function compileRuntime (config: ResolvedConfig, pools: PoolRegistry, cac
       bodyTimeout: config.server.bodyTimeout,
       trust: config.trustedProxies.length === 0 ? null : new AddressSet(config.trustedProxies),
       paths: config.paths,
-      hooks: compileHooks(config.hooks)
+      hooks: compileHooks(config.hooks),
+      tracing: config.tracing
     },
     drained: built.drained
   }

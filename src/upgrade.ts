@@ -20,6 +20,7 @@ import type { ResponseHandler } from './upstream/types.js'
 import { answerParts, runOnError, runOnUpstreamResponse, type Answerable, type CompiledHooks, type HookAnswer } from './hooks.js'
 import { accessRecord, endExchange, wantsRecord, type FailedAttempt } from './observability/access-log.js'
 import type { ExchangeContext } from './exchange.js'
+import type { TraceIds } from './observability/trace-context.js'
 
 /** One upgrade handshake and, after 101, its tunnel. */
 export class UpgradeExchange implements ResponseHandler, Answerable {
@@ -37,6 +38,8 @@ export class UpgradeExchange implements ResponseHandler, Answerable {
   readonly #hooks: CompiledHooks | null
   readonly #start = performance.now()
   #upstreamId: string | null = null
+  /** The trace ids of the hop to the node (W3C Trace Context), when tracing is on. */
+  trace: TraceIds | null = null
   /** HookContext: the client's address (set by the pipeline when it is behind a trusted proxy). */
   clientAddress: string | undefined
   #failed: FailedAttempt[] | null = null
@@ -259,6 +262,10 @@ export class UpgradeExchange implements ResponseHandler, Answerable {
     if (this.#onFinished !== null) this.#onFinished()
     if (!wantsRecord(this.#ctx, this.#hooks)) return
     const record = accessRecord(this, this.#upstreamId, status, this.#bytesOut, this.#start, errorCode, this.#failed)
+    if (this.trace !== null) {
+      record.traceId = this.trace.traceId
+      record.spanId = this.trace.spanId
+    }
     record.bytesIn = this.#bytesIn
     record.upgrade = String(this.req.headers.upgrade ?? '')
     endExchange(this.#ctx, this.#hooks, this, record)

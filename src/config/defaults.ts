@@ -116,5 +116,8 @@ export const DEFAULTS = {
   'server.bodyTimeout': ms('60s'),
   'server.maxHeaderSize': bytes('16kb'),
   'log.level': 'info',
-  'log.access': true
+  'log.access': true,
+  'log.format': 'json',
+  'tracing.start': true,
+  'tracing.sampled': true
 } as const

@@ -154,7 +154,13 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
         rejectEncodedSlash: cfg.paths?.rejectEncodedSlash ?? DEFAULTS['paths.rejectEncodedSlash'],
         mergeSlashes: cfg.paths?.mergeSlashes ?? DEFAULTS['paths.mergeSlashes']
       },
-      log: { level: cfg.log?.level ?? DEFAULTS['log.level'], access: cfg.log?.access ?? DEFAULTS['log.access'] },
+      log: { level: cfg.log?.level ?? DEFAULTS['log.level'], access: cfg.log?.access ?? DEFAULTS['log.access'], format: cfg.log?.format ?? DEFAULTS['log.format'] },
+      tracing: cfg.tracing === undefined || cfg.tracing === false
+        ? null
+        : {
+            start: (cfg.tracing === true ? undefined : cfg.tracing.start) ?? DEFAULTS['tracing.start'],
+            sampled: (cfg.tracing === true ? undefined : cfg.tracing.sampled) ?? DEFAULTS['tracing.sampled']
+          },
       hooks: cfg.hooks,
       cache,
       admin,

@@ -301,7 +301,9 @@ export interface ResolvedConfig {
   /** Peers whose forwarding fields are believed (entries as configured; http/client-identity.ts). */
   trustedProxies: string[]
   paths: ResolvedPaths
-  log: { level: string, access: boolean }
+  log: { level: string, access: boolean, format: 'json' | 'combined' }
+  /** W3C Trace Context, or null when off (traceparent then passes as any field). */
+  tracing: { start: boolean, sampled: boolean } | null
   hooks: ProxyHooks | ProxyHooks[] | undefined
   tls: ResolvedTls | null
   /** The proxy cache, when any route uses it. */

@@ -438,9 +438,18 @@ export const configSchema = z.strictObject({
   hooks: z.union([z.array(z.custom<ProxyHooks>(isHookObject, 'expected a hooks object')), z.custom<ProxyHooks>(isHookObject, 'expected a hooks object')]).optional(),
   log: z.strictObject({
     level: logLevel.optional(),
-    /** One JSON line per request. */
-    access: z.boolean().optional()
-  }).optional()
+    /** One line per request. */
+    access: z.boolean().optional(),
+    /** The access line: json (every field), or combined (the Apache/nginx combined format plus request id and error code). */
+    format: z.enum(['json', 'combined']).optional()
+  }).optional(),
+  /** W3C Trace Context: continue the client's trace (a new span id for the hop to the node) and start one when there is none. */
+  tracing: z.union([z.boolean(), z.strictObject({
+    /** Start a trace for a request that carries no valid traceparent. */
+    start: z.boolean().optional(),
+    /** The sampled flag of a trace Portico starts. */
+    sampled: z.boolean().optional()
+  })]).optional()
 })
 
 /** What users write (YAML/JSON file or `createProxy(options)`). */

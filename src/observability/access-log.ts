@@ -23,6 +23,9 @@ export interface AccessRecord {
   path: string
   route: string | null
   upstream: string | null
+  /** W3C Trace Context (with `tracing` on): the trace, and the span id Portico gave the hop to the node. */
+  traceId?: string
+  spanId?: string
   /** Milliseconds from the last attempt's dispatch to the node's response head, when a node answered. */
   upstreamMs?: number
   /** Attempts made upstream (the pool's retries included), when a node was tried. */
@@ -51,6 +54,8 @@ export interface FailedAttempt { upstream: string, error: string }
 export interface AccessLogSink {
   logger: Logger
   accessLog: boolean
+  /** With `log.format: combined`, where each access line goes (instead of the logger). */
+  accessLine?: ((line: string) => void) | null
 }
 
 /** Whether an exchange's end needs a record at all (the log is on, an onResponse hook or a channel subscriber wants it). */
@@ -82,7 +87,40 @@ export function accessRecord (ctx: HookContext, upstream: string | null, status:
 
 /** Writes the line (when the access log is on), hands the record to onResponse hooks and to `portico:request:end`. */
 export function endExchange (sink: AccessLogSink, hooks: CompiledHooks | null, ctx: HookContext, record: AccessRecord): void {
-  if (sink.accessLog) sink.logger.info(record)
+  if (sink.accessLog) {
+    if (sink.accessLine != null) sink.accessLine(combinedLine(record, ctx.req))
+    else sink.logger.info(record)
+  }
   if (hooks !== null) runOnResponse(hooks, ctx, record, sink.logger)
   if (requestEnd.hasSubscribers) requestEnd.publish({ proxy: sink, record })
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+
+/** nginx's escaping of logged values: `"`, `\`, controls and non-ASCII bytes as \xHH. */
+function escape (v: string): string {
+  let out = ''
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i)
+    out += c < 0x20 || c === 0x22 || c === 0x5c || c >= 0x7f ? `\\x${(c & 0xff).toString(16).toUpperCase().padStart(2, '0')}` : v[i]
+  }
+  return out
+}
+
+/** `10/Oct/2000:13:55:36 +0000` (UTC). */
+function clfTime (d: Date): string {
+  const p = (n: number): string => String(n).padStart(2, '0')
+  return `${p(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`
+}
+
+/**
+ * The Apache/nginx "combined" line, then the request id, the PORTICO_ERR_* code of an answer Portico made itself
+ * (or "-") and the duration in seconds:
+ * `203.0.113.9 - - [05/Dec/2026:11:00:00 +0000] "GET /a?b HTTP/1.1" 200 1024 "-" "curl/8.5.0" "r1" "-" 0.002`.
+ */
+export function combinedLine (r: AccessRecord, req: IncomingMessage): string {
+  const h = req.headers
+  const referer = typeof h.referer === 'string' ? escape(h.referer) : '-'
+  const agent = typeof h['user-agent'] === 'string' ? escape(h['user-agent']) : '-'
+  return `${r.remoteAddr ?? '-'} - - [${clfTime(new Date())}] "${escape(r.method)} ${escape(r.path)} HTTP/${req.httpVersion}" ${r.status} ${r.bytes} "${referer}" "${agent}" "${r.reqId}" "${r.error ?? '-'}" ${(r.durationMs / 1000).toFixed(3)}\n`
 }
