@@ -54,6 +54,8 @@ export interface ProxyOptions {
    * POST /config/reload): the CLI reads its file. Without it such a reload answers that there is no source.
    */
   configSource?: () => Promise<ResolvedConfig>
+  /** In a cluster worker: the admin listener on a port of its own (the primary serves the shared admin API). */
+  adminExclusive?: boolean
 }
 
 export type { HealthEvent, PoolSnapshot }
@@ -78,6 +80,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   readonly #listeners = new Map<string, { server: AnyServer, listener: ResolvedListener, address: ListeningAddress }>()
   #listening = false
   readonly #configSource: (() => Promise<ResolvedConfig>) | null
+  readonly #adminExclusive: boolean
   #metrics: ProxyMetrics | null = null
   readonly #connections = new Connections()
   readonly #cache: CacheLifecycle
@@ -93,6 +96,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#cache = new CacheLifecycle(config.cache, this.#logger)
     this.#pools = new PoolRegistry(this.#logger, this, options.lookup)
     this.#configSource = options.configSource ?? null
+    this.#adminExclusive = options.adminExclusive ?? false
     this.#resources = new RuleResources(this.#logger)
     this.#live = compileRuntime(config, this.#pools, this.#cache.cache, this.#resources, this.#logger)
     this.#ctx = {
@@ -150,7 +154,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     if (admin !== null && this.#admin === null) {
       if (admin.metrics) this.#metrics = new ProxyMetrics(this.#metricsSource())
       const server = createAdminServer(this, admin.token, this.#logger)
-      this.#admin = { server, address: await listenOn(server, admin.port, admin.host, 'http') }
+      this.#admin = { server, address: await listenOn(server, admin.port, admin.host, 'http', this.#adminExclusive) }
     }
     return out
   }
@@ -215,6 +219,11 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       routePool: (route) => this.#config.routes.find((r) => r.name === route)?.upstream?.name,
       refused: () => this.refusedConnections()
     }
+  }
+
+  /** The metrics registry (a cluster worker hands it to the primary's aggregation), or null when metrics are off. */
+  get metricsRegistry (): import('prom-client').Registry | null {
+    return this.#metrics?.registry ?? null
   }
 
   /** The Prometheus exposition (GET /metrics), or null when metrics are off. */
@@ -333,15 +342,16 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   /**
    * Stops accepting connections, lets in-flight exchanges and WebSocket tunnels finish for up to `drainTimeout` ms
    * (default: the config's server.drainTimeout), then closes what is left and the upstream pools. Idempotent.
+   * `acceptFor` ms: keep accepting for that long first, answering with `Connection: close` (a cluster worker).
    */
-  close (options: { drainTimeout?: number } = {}): Promise<void> {
-    this.#closed ??= this.#close(options.drainTimeout ?? this.#config.server.drainTimeout)
+  close (options: { drainTimeout?: number, acceptFor?: number } = {}): Promise<void> {
+    this.#closed ??= this.#close(options.drainTimeout ?? this.#config.server.drainTimeout, options.acceptFor ?? 0)
     return this.#closed
   }
 
-  async #close (drainTimeout: number): Promise<void> {
+  async #close (drainTimeout: number, acceptFor: number): Promise<void> {
     this.#metrics?.close()
-    await this.#connections.drain([...this.#listeners.values()].map((e) => e.server), drainTimeout, this.#logger)
+    await this.#connections.drain([...this.#listeners.values()].map((e) => e.server), drainTimeout, this.#logger, acceptFor)
     this.#certificates?.close()
     if (this.#admin !== null) {
       const admin = this.#admin.server

@@ -5,12 +5,16 @@
  * Exit status: 0 after a clean shutdown, 2 for an invalid config or usage, 1 for a failure to start.
  * Signals: SIGTERM/SIGINT drain and exit (a second one exits at once); SIGHUP reloads the config file.
  */
+import cluster from 'node:cluster'
+import http from 'node:http'
 import { existsSync, readFileSync, watch } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { ConfigError, Proxy, createLogger, loadConfigFile, loadConfigObject, type PorticoConfig, type ResolvedConfig } from '../index.js'
 import type { Logger } from '../observability/logger.js'
+import { runPrimary, runWorker, workerCount } from './cluster.js'
 
 const PACKAGE = JSON.parse(readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '../../../package.json'), 'utf8')) as { version: string }
 
@@ -20,6 +24,14 @@ interface GlobalOptions {
   host?: string
   logLevel?: string
   route?: string[]
+  workers?: number | 'auto'
+}
+
+function parseWorkers (v: string): number | 'auto' {
+  if (v === 'auto') return 'auto'
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new InvalidArgumentError('expected a number of workers (1-256) or "auto"')
+  return n
 }
 
 function parsePort (v: string): number {
@@ -98,9 +110,22 @@ async function serve (opts: GlobalOptions): Promise<void> {
   const level = opts.logLevel ?? loaded.config.log.level
   const logger = createLogger({ level })
   const file = loaded.file
-  const proxy = new Proxy(loaded.config, {
+  const readConfig = async (): Promise<ResolvedConfig> => {
+    if (file === undefined) throw new Error('started without a config file: nothing to read again')
+    return applyListenOverrides(await loadConfigFile(file), opts)
+  }
+  const count = workerCount(opts.workers ?? loaded.config.workers, availableParallelism())
+  if (cluster.isPrimary && count > 1) {
+    await runPrimary(loaded.config, count, logger, readConfig)
+    return
+  }
+  // A worker answers admin requests the primary hands on, on a loopback port of its own.
+  const inWorker = cluster.isWorker
+  const ownAdmin = (c: ResolvedConfig): ResolvedConfig => inWorker && c.admin !== null ? { ...c, admin: { ...c.admin, host: '127.0.0.1', port: 0 } } : c
+  const proxy = new Proxy(ownAdmin(loaded.config), {
     logger,
-    configSource: file === undefined ? undefined : async () => applyListenOverrides(await loadConfigFile(file), opts)
+    configSource: file === undefined ? undefined : async () => ownAdmin(await readConfig()),
+    adminExclusive: inWorker
   })
   let addresses
   try {
@@ -114,6 +139,8 @@ async function serve (opts: GlobalOptions): Promise<void> {
 
   let stopping = false
   const stop = (signal: string): void => {
+    // In a worker, the primary's "shutdown" after a signal the worker got itself (Ctrl-C reaches the whole group).
+    if (stopping && signal === 'shutdown') return
     if (stopping) {
       logger.warn({ signal }, 'second signal: exiting now')
       logger.flush()
@@ -121,9 +148,16 @@ async function serve (opts: GlobalOptions): Promise<void> {
     }
     stopping = true
     logger.info({ signal, drainTimeout: proxy.config.server.drainTimeout }, 'draining')
-    proxy.close().then(() => {
+    proxy.close({ acceptFor: inWorker ? WORKER_ACCEPT_WHILE_DRAINING_MS : 0 }).then(() => {
       logger.info('stopped')
       logger.flush()
+      // A worker leaves the cluster before it exits: connections the primary is handing it right now are given to
+      // another worker instead of being lost with this process.
+      if (inWorker && cluster.worker !== undefined && cluster.worker.isConnected()) {
+        cluster.worker.once('disconnect', () => process.exit(0))
+        cluster.worker.disconnect()
+        return
+      }
       process.exit(0)
     }, (err: unknown) => {
       logger.error({ err }, 'error while closing')
@@ -133,6 +167,11 @@ async function serve (opts: GlobalOptions): Promise<void> {
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+  if (inWorker) {
+    runWorker(proxy, logger, stop)
+    // The primary is gone: nobody will ask this worker to stop any more.
+    process.once('disconnect', () => { if (!stopping) stop('disconnect') })
+  }
   process.on('SIGHUP', () => {
     proxy.reloadCertificates()
     void proxy.reloadFromSource('signal')
@@ -140,6 +179,9 @@ async function serve (opts: GlobalOptions): Promise<void> {
   // The watch follows the config in force: a reload to `watch: false` stops reacting to changes.
   if (file !== undefined && loaded.config.watch) watchConfig(file, () => { if (proxy.config.watch) void proxy.reloadFromSource('file') }, logger)
 }
+
+/** A draining cluster worker keeps accepting (answering `Connection: close`) this long before it stops. */
+const WORKER_ACCEPT_WHILE_DRAINING_MS = 1000
 
 /** How long a config file must stay unchanged before a change reloads it (editors write in several steps). */
 const WATCH_DEBOUNCE_MS = 300
@@ -166,6 +208,31 @@ function watchConfig (file: string, reload: () => void, logger: Logger): void {
   } catch (err) {
     logger.warn({ err: (err as Error).message, file: full }, 'cannot watch the config file; SIGHUP and the admin API still reload it')
   }
+}
+
+/** `portico restart`: POST /workers/restart on the running primary's admin API. */
+async function restartCommand (opts: GlobalOptions): Promise<void> {
+  let loaded
+  try {
+    loaded = await loadFromOptions(opts)
+  } catch (err) {
+    fail(err)
+  }
+  const admin = loaded.config.admin
+  if (admin === null) fail(new Error('the config has no admin listener: a rolling restart goes through it (or send SIGUSR2 to the primary)'))
+  const host = admin.host === '0.0.0.0' ? '127.0.0.1' : admin.host === '::' ? '::1' : admin.host
+  const answer = await new Promise<{ status: number, body: string }>((resolve, reject) => {
+    const req = http.request({ host, port: admin.port, method: 'POST', path: '/workers/restart', headers: admin.token === null ? {} : { authorization: `Bearer ${admin.token}` } }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => { body += c })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on('error', reject)
+    req.end()
+  }).catch((err: unknown) => fail(new Error(`cannot reach the admin API at ${host}:${admin.port}: ${(err as Error).message}`)))
+  process.stdout.write(answer.body)
+  if (answer.status !== 200) process.exit(1)
 }
 
 async function check (opts: GlobalOptions): Promise<void> {
@@ -313,6 +380,7 @@ export async function main (argv: string[]): Promise<void> {
     .option('-H, --host <addr>', 'address for the first listener (overrides the config)')
     .option('-l, --log-level <level>', 'trace|debug|info|warn|error|silent')
     .option('-r, --route <spec>', 'quick mode: HOST[/PATH]=URL[,URL...] (repeatable; no config file)', collect)
+    .option('-w, --workers <n>', 'worker processes sharing the listeners, or "auto" (one per core)', parseWorkers)
     .exitOverride()
     .action(async () => { await serve(program.opts<GlobalOptions>()) })
   program
@@ -342,6 +410,11 @@ export async function main (argv: string[]): Promise<void> {
       }
       process.stdout.write(describeDevCertificate(files))
     })
+  program
+    .command('restart')
+    .description('replace the workers one at a time (a rolling restart) through the admin API of a running portico')
+    .option('-c, --config <file>', 'the config of the running portico (for its admin address and token); default ./portico.yaml')
+    .action(async (sub: GlobalOptions) => { await restartCommand({ ...program.opts<GlobalOptions>(), ...sub }) })
   program
     .command('hash-password')
     .description('print a password hash for a basic-auth user ("name:hash"); the password is the first line of standard input, or typed twice (unechoed) at a terminal')

@@ -28,6 +28,7 @@ export const DEFAULTS = {
   'listen.tls': false,
   'trustedProxies': [] as string[],
   'watch': true,
+  'workers': 1 as number | 'auto',
   'paths.normalize': 'route-only',
   'paths.rejectEncodedSlash': false,
   'paths.mergeSlashes': true,

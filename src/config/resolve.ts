@@ -164,7 +164,8 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
       hooks: cfg.hooks,
       cache,
       admin,
-      watch: cfg.watch ?? DEFAULTS.watch
+      watch: cfg.watch ?? DEFAULTS.watch,
+      workers: cfg.workers ?? DEFAULTS.workers
     }
   }
 }

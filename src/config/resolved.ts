@@ -311,6 +311,8 @@ export interface ResolvedConfig {
   admin: ResolvedAdmin | null
   /** Reload when the config file changes (CLI). */
   watch: boolean
+  /** Worker processes (CLI): a number, or "auto" for one per core. */
+  workers: number | 'auto'
 }
 
 /** A problem found by the meaning pass, at a key path of the input object. */

@@ -407,6 +407,8 @@ export const configSchema = z.strictObject({
     /** Merge runs of "/" for routing. */
     mergeSlashes: z.boolean().optional()
   }).optional(),
+  /** Worker processes (node:cluster) sharing the listeners: a number, or "auto" for one per core. */
+  workers: z.union([z.number().int().min(1).max(256), z.literal('auto')], { error: 'expected a number of workers (1-256) or "auto"' }).optional(),
   /** Reload the config when its file changes (the CLI; debounced). SIGHUP and POST /config/reload always do. */
   watch: z.boolean().optional(),
   /** Named upstream pools, referenced by `upstream: { pool: NAME }` from any number of routes. */

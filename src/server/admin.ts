@@ -149,7 +149,8 @@ export function purgeRequest (body: unknown): PurgeRequest | string {
   return 'expected {"url": ...}, {"host": ..., "prefix": ...} or {"tag": ...}'
 }
 
-function authorized (req: IncomingMessage, token: string): boolean {
+/** Whether `req` presents the admin token (compared on SHA-256 digests, in constant time). */
+export function authorized (req: IncomingMessage, token: string): boolean {
   const h = req.headers.authorization ?? ''
   const m = /^Bearer\s+(.+)$/i.exec(h)
   if (m === null) return false

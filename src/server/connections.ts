@@ -85,18 +85,32 @@ export class Connections {
    * Stops accepting, lets in-flight exchanges and tunnels finish for up to `timeout` ms, then closes what is left.
    * HTTP/2 sessions get GOAWAY at once and finish their open streams; HTTP/1.1 connections are closed as they go idle.
    */
-  async drain (servers: readonly AnyServer[], timeout: number, logger: Logger): Promise<void> {
+  async drain (servers: readonly AnyServer[], timeout: number, logger: Logger, acceptFor = 0): Promise<void> {
     this.#draining = true
+    if (acceptFor > 0) {
+      // Still accepting, every answer says `Connection: close`: a client busy on a keep-alive connection gets that
+      // before the connection goes (server.close() closes idle connections at once, racing a request in flight).
+      // A cluster worker does this, as the other workers take new connections anyway.
+      for (const session of this.#sessions) session.close()
+      await new Promise((resolve) => setTimeout(resolve, Math.min(acceptFor, timeout / 2)))
+    }
     const closed = Promise.all([
       ...servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
       this.tunnels.whenEmpty()
     ])
     for (const session of this.#sessions) session.close()
-    const sweep = setInterval(() => this.#closeIdle(servers), 50)
-    this.#closeIdle(servers)
+    // An HTTP/1.1 connection in use gets `Connection: close` on its next response and ends cleanly. Closing idle
+    // ones at once would race a client that is sending on one right then (it sees a reset, nothing tells it to
+    // retry): they are closed after a grace, by then only connections that really are idle.
+    let sweep: NodeJS.Timeout | undefined
+    const grace = setTimeout(() => {
+      this.#closeIdle(servers)
+      sweep = setInterval(() => this.#closeIdle(servers), 50)
+    }, Math.min(DRAIN_GRACE_MS, timeout / 2))
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeout) })
     const outcome = await Promise.race([closed.then(() => 'drained' as const), deadline])
+    clearTimeout(grace)
     clearInterval(sweep)
     clearTimeout(timer)
     if (outcome === 'timeout') {
@@ -117,3 +131,6 @@ export class Connections {
 }
 
 function noop (): void {}
+
+/** How long a drain leaves idle HTTP/1.1 keep-alive connections open before closing them. */
+const DRAIN_GRACE_MS = 1000

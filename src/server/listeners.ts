@@ -111,10 +111,11 @@ export function createListener (l: ResolvedListener, ctx: ListenerContext): AnyS
 }
 
 /** Starts a server on `port`/`host`; resolves with the bound address (port 0 becomes the real port). */
-export async function listenOn (server: AnyServer, port: number, host: string, scheme: 'http' | 'https'): Promise<ListeningAddress> {
+export async function listenOn (server: AnyServer, port: number, host: string, scheme: 'http' | 'https', exclusive = false): Promise<ListeningAddress> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(port, host, () => {
+    // exclusive: in a cluster worker, a port of its own instead of the listener the workers share.
+    server.listen({ port, host, exclusive }, () => {
       server.off('error', reject)
       resolve()
     })

@@ -11,6 +11,8 @@ export interface LoadResult {
   completed: number
   /** Bodies by content (small bodies only: which node answered). */
   bodies: Record<string, number>
+  /** Client-side failures by error code (ECONNRESET, ...), for diagnostics. */
+  errors: Record<string, number>
 }
 
 export interface LoadOptions {
@@ -28,7 +30,7 @@ export interface LoadOptions {
 /** Runs the load and resolves with what the clients saw. */
 export async function load (url: string, options: LoadOptions): Promise<LoadResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency })
-  const result: LoadResult = { statuses: {}, completed: 0, bodies: {} }
+  const result: LoadResult = { statuses: {}, completed: 0, bodies: {}, errors: {} }
   const stopAt = Date.now() + (options.deadline ?? 30_000)
   let started = 0
   const one = (): Promise<void> => new Promise((resolve) => {
@@ -51,8 +53,10 @@ export async function load (url: string, options: LoadOptions): Promise<LoadResu
         resolve()
       })
     })
-    req.on('error', () => {
+    req.on('error', (err: NodeJS.ErrnoException) => {
       result.statuses.error = (result.statuses.error ?? 0) + 1
+      const code = err.code ?? err.message
+      result.errors[code] = (result.errors[code] ?? 0) + 1
       resolve()
     })
     req.end(options.body)
