@@ -20,7 +20,7 @@ import client from 'prom-client'
 import type { ResolvedConfig } from '../config/resolved.js'
 import type { Logger } from '../observability/logger.js'
 import type { Proxy } from '../proxy.js'
-import { authorized } from '../server/admin.js'
+import { AdminSession } from '../server/admin-session.js'
 import { listenOn } from '../server/listeners.js'
 
 /** Messages between the primary and a worker. */
@@ -138,9 +138,10 @@ export async function runPrimary (config: ResolvedConfig, count: number, logger:
   let admin: http.Server | null = null
   if (config.admin !== null) {
     const token = config.admin.token
+    const session = token === null ? null : new AdminSession(token)
     const aggregator = new client.AggregatorRegistry()
     admin = http.createServer((req, res) => {
-      if (token !== null && !authorized(req, token)) {
+      if (session !== null && !session.bearer(req)) {
         json(res, 401, { error: 'unauthorized' })
         return
       }

@@ -11,15 +11,19 @@
  *   GET  /pools              → every pool and node: health, in flight, ejections, counters
  *   POST /cache/purge        {"url": ...} | {"host": ..., "prefix": ...} | {"tag": ...} → 200 {"purged": n}
  *   GET  /cache/stats        → 200 {"store": "memory", "bytes": n, "hits": n, ...}
+ *   GET  / (or /dashboard)   → the live dashboard (server/dashboard.ts), an HTML page polling the endpoints above
  *
- * With a token configured every request needs `Authorization: Bearer <token>` (401 otherwise).
+ * With a token configured every request needs `Authorization: Bearer <token>` (401 otherwise), or, for reading
+ * (GET and HEAD), the session cookie a browser gets by signing in: `GET /?token=…` or the sign-in form's
+ * `POST /` (server/admin-session.ts).
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { Logger } from '../observability/logger.js'
 import type { PurgeRequest } from '../cache/key.js'
 import type { PoolSnapshot } from '../balancer/pool.js'
 import type { Explanation } from './admin-views.js'
+import { AdminSession } from './admin-session.js'
+import { dashboardPage, signInPage } from './dashboard.js'
 
 /** What the admin API reads and drives. */
 export interface AdminTarget {
@@ -37,21 +41,48 @@ export interface AdminTarget {
 
 const MAX_BODY = 64 * 1024
 
+/** The largest sign-in form body read. */
+const MAX_FORM = 4 * 1024
+
 export function createAdminServer (target: AdminTarget, token: string | null, logger: Logger): http.Server {
+  const session = token === null ? null : new AdminSession(token)
   return http.createServer((req, res) => {
-    if (token !== null && !authorized(req, token)) {
-      json(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' })
+    let url: URL
+    try {
+      url = new URL(req.url ?? '/', 'http://admin')
+    } catch {
+      // An absolute-form target the URL parser refuses (`GET http://[ HTTP/1.1`): thrown here, it would end the process.
+      json(res, 400, { error: 'bad request target' })
       return
     }
-    const url = new URL(req.url ?? '/', 'http://admin')
     const path = url.pathname
     const method = req.method ?? 'GET'
+    const reading = method === 'GET' || method === 'HEAD'
+    const dashboard = path === '/' || path === '/dashboard'
+    if (session !== null) {
+      if (dashboard && method === 'POST') return signInWithForm(req, res, session, path)
+      if (dashboard && reading && url.searchParams.has('token')) return signIn(res, session, url.searchParams.get('token') ?? '', path)
+      const access = authorized(req, session)
+      if (access === null) {
+        if (dashboard && reading) page(res, 401, signInPage(false))
+        else json(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' })
+        return
+      }
+      if (access === 'session' && !reading) {
+        json(res, 403, { error: 'the dashboard session only reads: send Authorization: Bearer <token>' })
+        return
+      }
+    }
     const get = (): boolean => {
       if (method === 'GET' || method === 'HEAD') return true
       methodNotAllowed(res, 'GET')
       return false
     }
     switch (path) {
+      case '/':
+      case '/dashboard':
+        if (get()) page(res, 200, dashboardPage)
+        return
       case '/healthz':
         if (!get()) return
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '3' })
@@ -149,35 +180,69 @@ export function purgeRequest (body: unknown): PurgeRequest | string {
   return 'expected {"url": ...}, {"host": ..., "prefix": ...} or {"tag": ...}'
 }
 
-/** Whether `req` presents the admin token (compared on SHA-256 digests, in constant time). */
-export function authorized (req: IncomingMessage, token: string): boolean {
-  const h = req.headers.authorization ?? ''
-  const m = /^Bearer\s+(.+)$/i.exec(h)
-  if (m === null) return false
-  // Digests of equal length: the comparison takes the same time whatever the presented token's length or content.
-  const a = createHash('sha256').update(m[1].trim()).digest()
-  const b = createHash('sha256').update(token).digest()
-  return timingSafeEqual(a, b)
+/**
+ * Who the request is: the bearer token (anything), the session cookie (reading only), or nobody (null). The token
+ * and the cookie are compared in constant time (AdminSession).
+ */
+function authorized (req: IncomingMessage, session: AdminSession): 'bearer' | 'session' | null {
+  if (session.bearer(req)) return 'bearer'
+  if (session.cookie(req)) return 'session'
+  return null
 }
 
-function readJson (req: IncomingMessage, done: (err: string | null, body?: unknown) => void): void {
+/** A right token: a session cookie and a 303 to the page without the token in its URL. A wrong one: 401. */
+function signIn (res: ServerResponse, session: AdminSession, presented: string, path: string): void {
+  if (!session.tokenMatches(presented)) {
+    page(res, 401, signInPage(true))
+    return
+  }
+  res.writeHead(303, { location: path, 'set-cookie': session.setCookie(), 'content-length': '0', 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' })
+  res.end()
+}
+
+/** The sign-in form's `POST /`: `token=…`, form-encoded. */
+function signInWithForm (req: IncomingMessage, res: ServerResponse, session: AdminSession, path: string): void {
+  if (!/^application\/x-www-form-urlencoded\b/i.test(req.headers['content-type'] ?? '')) {
+    req.resume()
+    json(res, 415, { error: 'expected a form (application/x-www-form-urlencoded) with token=…' })
+    return
+  }
+  readBody(req, MAX_FORM, (err, body) => {
+    if (err !== null) {
+      json(res, 413, { error: err })
+      return
+    }
+    signIn(res, session, new URLSearchParams(body.toString('utf8')).get('token') ?? '', path)
+  })
+}
+
+function readBody (req: IncomingMessage, limit: number, done: (err: string | null, body: Buffer) => void): void {
   const parts: Buffer[] = []
   let size = 0
   let failed = false
   req.on('data', (c: Buffer) => {
     size += c.length
-    if (size > MAX_BODY && !failed) {
+    if (size > limit && !failed) {
       failed = true
-      done('body too large')
+      done('body too large', Buffer.alloc(0))
       req.destroy()
       return
     }
-    parts.push(c)
+    if (!failed) parts.push(c)
   })
   req.on('end', () => {
-    if (failed) return
+    if (!failed) done(null, Buffer.concat(parts))
+  })
+}
+
+function readJson (req: IncomingMessage, done: (err: string | null, body?: unknown) => void): void {
+  readBody(req, MAX_BODY, (err, body) => {
+    if (err !== null) {
+      done(err)
+      return
+    }
     try {
-      done(null, JSON.parse(Buffer.concat(parts).toString('utf8')))
+      done(null, JSON.parse(body.toString('utf8')))
     } catch {
       done('body is not JSON')
     }
@@ -188,6 +253,11 @@ function json (res: ServerResponse, status: number, body: unknown, extra: Record
   const text = `${JSON.stringify(body)}\n`
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), 'cache-control': 'no-store', ...extra })
   res.end(text)
+}
+
+function page (res: ServerResponse, status: number, p: { body: string, headers: Record<string, string> }): void {
+  res.writeHead(status, p.headers)
+  res.end(p.body)
 }
 
 function methodNotAllowed (res: ServerResponse, allow: string): void {
