@@ -16,14 +16,16 @@ import { HAPROXY_BIN, NGINX_BIN, haproxyConfig, hasBinary, nginxConfig } from '.
 import { TLS_HOST, type BenchCert } from './tls.js'
 
 /** Names accepted by `--only`, in the order a run measures them. */
-export const TARGET_NAMES = ['origin', 'portico', 'portico-cache', 'portico-log', 'portico-headers', 'portico-gzip', 'portico-express', 'http-proxy', 'fastify', 'nginx', 'nginx-cache', 'haproxy'] as const
+export const TARGET_NAMES = ['origin', 'portico', 'portico-cache', 'portico-log', 'portico-headers', 'portico-gzip', 'portico-workers', 'portico-express', 'http-proxy', 'fastify', 'nginx', 'nginx-cache', 'haproxy'] as const
 export type TargetName = typeof TARGET_NAMES[number]
 
 /**
  * Portico with traffic rules on its one route, for the cost of the rules (docs/rules.md): header edits with
- * placeholders and the security preset; compression (gzip of the origin's 1 KiB). Measured in GET 1 KiB only.
+ * placeholders and the security preset; compression (gzip of the origin's 1 KiB). And `portico-workers`: `--workers
+ * 2`, not pinned (its primary and two workers may use both cores, which the origin and the load generator share).
+ * Measured in GET 1 KiB only.
  */
-export const RULES_TARGETS: readonly TargetName[] = ['portico-headers', 'portico-gzip']
+export const RULES_TARGETS: readonly TargetName[] = ['portico-headers', 'portico-gzip', 'portico-workers']
 
 /** The targets that cache; they are measured in the cache scenarios only. */
 export const CACHING_TARGETS: readonly TargetName[] = ['portico-cache', 'nginx-cache']
@@ -82,7 +84,9 @@ export function script (name: string): string {
 
 async function startProcess (name: string, ctx: StartContext, cmd: string, args: (port: number) => string[], stdoutToNull = false): Promise<RunningTarget> {
   const port = await freePort()
-  const child = spawnChild(name, cmd, args(port), { core: ctx.core, logFile: path.join(ctx.dir, `${name}.log`), stdoutToNull, cwd: ROOT })
+  // Several workers on one pinned core would measure nothing but the cluster's overhead.
+  const core = name === 'portico-workers' ? undefined : ctx.core
+  const child = spawnChild(name, cmd, args(port), { core, logFile: path.join(ctx.dir, `${name}.log`), stdoutToNull, cwd: ROOT })
   await waitUntilServing(child, port, ctx.tls !== undefined)
   return { child, port }
 }
@@ -121,7 +125,7 @@ admin: { host: 127.0.0.1, port: ${cache.adminPort} }
 `}`
 }
 
-function portico (name: 'portico' | 'portico-log' | 'portico-headers' | 'portico-gzip', accessLog: boolean): Target {
+function portico (name: 'portico' | 'portico-log' | 'portico-headers' | 'portico-gzip' | 'portico-workers', accessLog: boolean): Target {
   return {
     name,
     tls: name === 'portico' ? 'h2' : null,
@@ -129,7 +133,7 @@ function portico (name: 'portico' | 'portico-log' | 'portico-headers' | 'portico
     start: (ctx) => startProcess(name, ctx, process.execPath, (port) => {
       const file = path.join(ctx.dir, 'portico.yaml')
       writeFileSync(file, porticoConfig(port, ctx.originPort, accessLog, ctx.tls, undefined, RULES[name] ?? ''))
-      return [path.join(ROOT, 'bin/portico.js'), '--config', file]
+      return [path.join(ROOT, 'bin/portico.js'), '--config', file, ...(name === 'portico-workers' ? ['--workers', '2'] : [])]
     }, accessLog)
   }
 }
@@ -190,6 +194,7 @@ export const TARGETS: readonly Target[] = [
   portico('portico-log', true),
   portico('portico-headers', false),
   portico('portico-gzip', false),
+  portico('portico-workers', false),
   nodePeer('portico-express', 'peers/portico-express.js'),
   nodePeer('http-proxy', 'peers/http-proxy.js', 'http1'),
   nodePeer('fastify', 'peers/fastify.js'),

@@ -15,6 +15,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { ConfigError, Proxy, createLogger, loadConfigFile, loadConfigObject, type PorticoConfig, type ResolvedConfig } from '../index.js'
 import type { Logger } from '../observability/logger.js'
 import { runPrimary, runWorker, workerCount } from './cluster.js'
+import { configJsonSchemaText } from '../config/json-schema.js'
 
 const PACKAGE = JSON.parse(readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '../../../package.json'), 'utf8')) as { version: string }
 
@@ -410,6 +411,10 @@ export async function main (argv: string[]): Promise<void> {
       }
       process.stdout.write(describeDevCertificate(files))
     })
+  program
+    .command('schema')
+    .description('print the JSON Schema of the config file (portico.schema.json), for editors and CI checks')
+    .action(() => { process.stdout.write(configJsonSchemaText()) })
   program
     .command('restart')
     .description('replace the workers one at a time (a rolling restart) through the admin API of a running portico')
