@@ -83,16 +83,20 @@ export function createListener (l: ResolvedListener, ctx: ListenerContext): AnyS
       tlsServer.setSecureContext({ ...store.serverOptions() })
     }
     // RFC 9325 §3.5 / §4: no renegotiation; TLS 1.2 floor and session resumption are set in serverOptions.
-    const name = `${l.host}:${l.port}`
+    // The listener as bound (a configured port 0 becomes the real one).
+    const name = (): string => {
+      const a = server.address() as AddressInfo | null
+      return a === null ? `${l.host}:${l.port}` : `${a.address}:${a.port}`
+    }
     server.on('secureConnection', (socket: TLSSocket) => {
       // A renegotiation attempt is reported as an error and would leave the connection hanging: close it.
       socket.on('error', (err: Error) => { if (isRenegotiationAttempt(err)) socket.destroy() })
       socket.disableRenegotiation()
-      if (tlsHandshake.hasSubscribers) tlsHandshake.publish({ proxy: ctx.token, listener: name, ok: true })
+      if (tlsHandshake.hasSubscribers) tlsHandshake.publish({ proxy: ctx.token, listener: name(), ok: true })
     })
     server.on('tlsClientError', (err: Error & { code?: string }) => {
       ctx.logger.debug({ err: err.message }, 'TLS handshake failed')
-      if (tlsHandshake.hasSubscribers) tlsHandshake.publish({ proxy: ctx.token, listener: name, ok: false, error: err.code ?? 'error' })
+      if (tlsHandshake.hasSubscribers) tlsHandshake.publish({ proxy: ctx.token, listener: name(), ok: false, error: err.code ?? 'error' })
     })
   } else if (l.http2) {
     // Cleartext HTTP/2 with prior knowledge (h2c); HTTP/1.1 clients are not served on this listener.

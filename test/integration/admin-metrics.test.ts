@@ -173,3 +173,35 @@ test('a proxy created from an object has no source to reload from', async (t) =>
   assert.equal(r.status, 422)
   assert.match(r.body, /no config source/)
 })
+
+test('TLS handshakes are counted by listener and result, connections by listener and protocol', async (t) => {
+  const { testCert } = await import('../helpers/tls.js')
+  const https = await import('node:https')
+  const net = await import('node:net')
+  const cert = await testCert(['a.test'])
+  const proxy = createProxy({
+    listen: [{ host: '127.0.0.1', port: 0, tls: true }],
+    tls: { certificates: [{ hosts: ['a.test'], cert: cert.certFile, key: cert.keyFile }] },
+    admin: { port: 0 },
+    routes: [{ host: '*', respond: { status: 200, body: 'ok' } }]
+  })
+  const [addr] = await proxy.listen()
+  t.after(() => proxy.close({ drainTimeout: 500 }))
+  for (let i = 0; i < 2; i++) {
+    await new Promise<void>((resolve, reject) => {
+      https.get({ host: '127.0.0.1', port: addr.port, servername: 'a.test', ca: cert.cert, agent: false }, (res) => { res.resume(); res.on('end', resolve) }).on('error', reject)
+    })
+  }
+  // Not TLS at all: the handshake fails.
+  await new Promise<void>((resolve) => {
+    const s = net.connect(addr.port, '127.0.0.1', () => s.end('GET / HTTP/1.1\r\nHost: a.test\r\n\r\n'))
+    s.on('close', () => resolve())
+    s.on('error', () => resolve())
+    s.resume()
+  })
+  const m = await metrics(proxy.adminAddress!.url)
+  const listener = `127.0.0.1:${addr.port}`
+  assert.equal(sample(m, 'portico_tls_handshakes_total', { listener, result: 'ok' }), 2)
+  assert.equal(sample(m, 'portico_tls_handshakes_total', { listener, result: 'failed' }), 1)
+  assert.notEqual(sample(m, 'portico_connections_active', { listener, protocol: 'https+h2' }), undefined)
+})

@@ -28,13 +28,14 @@ function fresh (url: string): Promise<number> {
   })
 }
 
-test('--workers 2: both serve, metrics summed, a killed worker replaced without a client error, a rolling restart under load, SIGTERM', async (t) => {
+test('--workers 2: both serve, metrics summed, a killed worker replaced without a client error, a rolling restart under load, reloads reach every worker, SIGTERM', async (t) => {
   const origin = await startOrigin((_req, res) => res.end('node'))
   t.after(() => origin.close())
   const dir = mkdtempSync(path.join(tmpdir(), 'portico-workers-'))
   const file = path.join(dir, 'portico.yaml')
   const [port, adminPort] = [await freePort(), await freePort()]
-  writeFileSync(file, `listen: [{ host: 127.0.0.1, port: ${port} }]\nadmin: { port: ${adminPort} }\nlog: { access: false }\nroutes:\n  - { host: "*", upstream: ["${origin.url}"] }\n`)
+  const config = (extra: string): string => `watch: false\nlisten: [{ host: 127.0.0.1, port: ${port} }]\nadmin: { port: ${adminPort} }\nlog: { access: false }\nroutes:\n${extra}  - { host: "*", upstream: ["${origin.url}"] }\n`
+  writeFileSync(file, config(''))
   const cli = await startCli(['--config', file, '--workers', '2'])
   let exited = false
   t.after(async () => {
@@ -77,6 +78,31 @@ test('--workers 2: both serve, metrics summed, a killed worker replaced without 
   const after = (await workers()).map((w) => w.pid)
   assert.equal(after.length, 2)
   assert.ok(after.every((pid) => !before.includes(pid)), `every worker replaced: ${JSON.stringify(before)} → ${JSON.stringify(after)}`)
+
+  // Reloads reach every worker: through the admin API (validated by the primary first), and by SIGHUP.
+  const bodies = async (p: string): Promise<string[]> => {
+    const out: string[] = []
+    for (let i = 0; i < 10; i++) {
+      out.push(await new Promise<string>((resolve) => {
+        http.get(`${cli.url}${p}`, { agent: false }, (res) => {
+          let b = ''
+          res.on('data', (c: Buffer) => { b += c.toString() })
+          res.on('end', () => resolve(b))
+        }).on('error', () => resolve('error'))
+      }))
+    }
+    return [...new Set(out)]
+  }
+  writeFileSync(file, config('  - { host: "*", path: /v, respond: { status: 200, body: "two" } }\n'))
+  const reload = await send(`${admin}/config/reload`, { method: 'POST' })
+  assert.equal(reload.status, 200, reload.body.toString())
+  assert.deepEqual(await bodies('/v'), ['two'], 'every worker serves the new config')
+  writeFileSync(file, 'routes: [{ host: "*", upstream: ["not a url"] }]\n')
+  assert.equal((await send(`${admin}/config/reload`, { method: 'POST' })).status, 422, 'the primary refuses an invalid config')
+  assert.deepEqual(await bodies('/v'), ['two'])
+  writeFileSync(file, config('  - { host: "*", path: /v, respond: { status: 200, body: "three" } }\n'))
+  cli.child.kill('SIGHUP')
+  await eventually('SIGHUP reaches every worker', async () => JSON.stringify(await bodies('/v')) === '["three"]')
 
   cli.child.kill('SIGTERM')
   assert.equal(await cli.exited, 0)
