@@ -27,7 +27,7 @@ import { createAdminServer } from './server/admin.js'
 import { Connections, type AnyServer } from './server/connections.js'
 import { createListener, listenOn, type ListeningAddress } from './server/listeners.js'
 import { RuleResources } from './rules/resources.js'
-import { ProxyMetrics } from './observability/metrics.js'
+import type { ProxyMetrics, MetricsSource } from './observability/metrics.js'
 import { configReload } from './observability/channels.js'
 import { explain, redactedConfig, type Explanation } from './server/admin-views.js'
 import type { ResolvedListener } from './config/resolved.js'
@@ -152,7 +152,8 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     for (const l of this.#config.listen) out.push(await this.#open(l))
     const admin = this.#config.admin
     if (admin !== null && this.#admin === null) {
-      if (admin.metrics) this.#metrics = new ProxyMetrics(this.#metricsSource())
+      // prom-client is loaded only by a proxy that serves metrics.
+      if (admin.metrics) this.#metrics = new (await import('./observability/metrics.js')).ProxyMetrics(this.#metricsSource())
       const server = createAdminServer(this, admin.token, this.#logger)
       this.#admin = { server, address: await listenOn(server, admin.port, admin.host, 'http', this.#adminExclusive) }
     }
@@ -203,7 +204,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     }
   }
 
-  #metricsSource (): ConstructorParameters<typeof ProxyMetrics>[0] {
+  #metricsSource (): MetricsSource {
     return {
       token: this.#ctx,
       pools: () => this.pools(),

@@ -27,11 +27,6 @@ import { listenOn } from '../server/listeners.js'
 type ToWorker = { portico: 'reload', seq: number } | { portico: 'shutdown' }
 type FromWorker = { portico: 'ready', adminPort: number | null } | { portico: 'reloaded', seq: number, ok: boolean, error?: string }
 
-/** How many workers `workers` asks for ("auto": one per core the process may use). */
-export function workerCount (workers: number | 'auto', cores: number): number {
-  return workers === 'auto' ? Math.max(1, cores) : workers
-}
-
 interface WorkerState {
   worker: Worker
   started: number

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { ConfigError, Proxy, createLogger, loadConfigFile, loadConfigObject, type PorticoConfig, type ResolvedConfig } from '../index.js'
 import type { Logger } from '../observability/logger.js'
-import { runPrimary, runWorker, workerCount } from './cluster.js'
+import { workerCount } from './cluster-size.js'
 import { configJsonSchemaText } from '../config/json-schema.js'
 
 const PACKAGE = JSON.parse(readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '../../../package.json'), 'utf8')) as { version: string }
@@ -117,7 +117,7 @@ async function serve (opts: GlobalOptions): Promise<void> {
   }
   const count = workerCount(opts.workers ?? loaded.config.workers, availableParallelism())
   if (cluster.isPrimary && count > 1) {
-    await runPrimary(loaded.config, count, logger, readConfig)
+    await (await import('./cluster.js')).runPrimary(loaded.config, count, logger, readConfig)
     return
   }
   // A worker answers admin requests the primary hands on, on a loopback port of its own.
@@ -169,7 +169,7 @@ async function serve (opts: GlobalOptions): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
   if (inWorker) {
-    runWorker(proxy, logger, stop)
+    ;(await import('./cluster.js')).runWorker(proxy, logger, stop)
     // The primary is gone: nobody will ask this worker to stop any more.
     process.once('disconnect', () => { if (!stopping) stop('disconnect') })
   }
