@@ -18,6 +18,8 @@ test('the schema describes the config: closed objects, the short form, units as 
   assert.equal(s.$schema, 'https://json-schema.org/draft/2020-12/schema')
   assert.equal(s.additionalProperties, false, 'unknown keys are errors, as in the loader')
   for (const key of ['listen', 'upstreams', 'routes', 'pools', 'cache', 'admin', 'tracing', 'workers', 'securityHeaders', 'rateLimit']) assert.ok(key in s.properties, key)
+  assert.doesNotMatch(JSON.stringify(s), /"format":"starts_with"/, 'only formats JSON Schema defines')
+  assert.ok(JSON.stringify(s.properties.routes).includes('"pattern":"^\\\\/.*"'), 'paths still must start with "/"')
   const timeouts = JSON.stringify(s.properties.timeouts)
   assert.match(timeouts, /"connect":\{"type":\["number","string"\]\}/, 'a duration may be a number or "5s"')
 })
