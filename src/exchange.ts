@@ -26,6 +26,7 @@ import { cacheResult, upstreamAttempt, upstreamRetry } from './observability/cha
 import { Encoder } from './rules/compress.js'
 import { fieldValue } from './http/fields.js'
 import type { TraceIds } from './observability/trace-context.js'
+import { chain } from './observability/chain.js'
 
 /** What an exchange needs from its surroundings. */
 export interface ExchangeContext {
@@ -283,8 +284,7 @@ export class Exchange implements ResponseHandler, Answerable {
       fn()
       return
     }
-    const prior = this.#onFinished
-    this.#onFinished = prior === null ? fn : () => { prior(); fn() }
+    this.#onFinished = chain(this.#onFinished, fn)
   }
 
   /** Marks the exchange failed by the request side (body limit, client error) before any upstream answer. */

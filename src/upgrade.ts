@@ -21,6 +21,7 @@ import { answerParts, runOnError, runOnUpstreamResponse, type Answerable, type C
 import { accessRecord, endExchange, wantsRecord, type FailedAttempt } from './observability/access-log.js'
 import type { ExchangeContext } from './exchange.js'
 import type { TraceIds } from './observability/trace-context.js'
+import { chain } from './observability/chain.js'
 
 /** One upgrade handshake and, after 101, its tunnel. */
 export class UpgradeExchange implements ResponseHandler, Answerable {
@@ -218,8 +219,7 @@ export class UpgradeExchange implements ResponseHandler, Answerable {
       fn()
       return
     }
-    const prior = this.#onFinished
-    this.#onFinished = prior === null ? fn : () => { prior(); fn() }
+    this.#onFinished = chain(this.#onFinished, fn)
   }
 
   /** Answers the handshake with a hook's response instead of forwarding it, then closes the connection. */

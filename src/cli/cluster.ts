@@ -21,6 +21,7 @@ import type { ResolvedConfig } from '../config/resolved.js'
 import type { Logger } from '../observability/logger.js'
 import type { Proxy } from '../proxy.js'
 import { AdminSession } from '../server/admin-session.js'
+import { json } from '../server/admin.js'
 import { listenOn } from '../server/listeners.js'
 
 /** Messages between the primary and a worker. */
@@ -232,10 +233,4 @@ function forward (req: IncomingMessage, res: ServerResponse, port: number | null
   })
   out.on('error', () => { if (!res.headersSent) json(res, 502, { error: 'the worker did not answer' }) })
   req.pipe(out)
-}
-
-function json (res: ServerResponse, status: number, body: unknown): void {
-  const text = `${JSON.stringify(body)}\n`
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), 'cache-control': 'no-store' })
-  res.end(text)
 }

@@ -249,7 +249,8 @@ function readJson (req: IncomingMessage, done: (err: string | null, body?: unkno
   })
 }
 
-function json (res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
+/** A JSON answer of the admin API (also the cluster primary's). */
+export function json (res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
   const text = `${JSON.stringify(body)}\n`
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), 'cache-control': 'no-store', ...extra })
   res.end(text)
