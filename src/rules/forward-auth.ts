@@ -5,11 +5,13 @@
  * fields of the auth answer copied onto it; any other answer (401, 403, a 302 to a login page) goes to the client
  * as it is. An auth service that cannot be asked is a 502 PORTICO_ERR_FORWARD_AUTH: never a request let through.
  */
-import { request, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
 import { HOP_BY_HOP } from '../http/hop-by-hop.js'
 import { connectionTokens } from '../http/hop-by-hop.js'
 import { lowerAscii } from '../http/fields.js'
 import type { ResolvedRules } from '../config/resolved.js'
+
+let undiciRequest: typeof import('undici').request | null = null
 
 /** The largest auth answer body passed on to the client. */
 const MAX_BODY = 1024 * 1024
@@ -43,6 +45,8 @@ export async function askForwardAuth (spec: NonNullable<ResolvedRules['forwardAu
   }
   headers.push('x-forwarded-method', q.method, 'x-forwarded-proto', q.proto, 'x-forwarded-host', q.host, 'x-forwarded-uri', q.uri)
   if (q.clientAddress !== undefined) headers.push('x-forwarded-for', q.clientAddress)
+  // undici's request API lives in its package entry, loaded by the first forwardAuth call (upstream/undici.ts).
+  const request = undiciRequest ??= (await import('undici')).request
   const res = await request(spec.url, {
     dispatcher,
     method: 'GET',

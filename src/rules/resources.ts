@@ -3,7 +3,8 @@
  * rate-limit stores (one memory store per route, so a reload does not hand every client a fresh bucket; one Redis
  * connection per URL and prefix), the in-flight counters, and the connection pool forwardAuth asks through.
  */
-import { Agent, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
+import { Agent } from '../upstream/undici.js'
 import type { Logger } from '../observability/logger.js'
 import { InFlightLimiter, MemoryRateStore, type RateDecision, type RateLimitSpec, type RateStore } from './rate-limit.js'
 

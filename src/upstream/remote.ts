@@ -7,7 +7,8 @@
  * it from each request's Host header, which for a reverse proxy is the client's name, not the node's.
  */
 import { isIP } from 'node:net'
-import { Pool, buildConnector, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
+import { Pool, buildConnector, type Connector, type ConnectorOptions, type PoolOptions } from './undici.js'
 import type { DispatchOptions, ResponseHandler, Upstream, UpstreamRequest, UpstreamTls } from './types.js'
 import { skipUnsolicitedContinue } from './continue-filter.js'
 
@@ -17,7 +18,7 @@ export interface RemoteNodeOptions {
   maxConnections: number
   keepAlive: number
   /** Pool factory for nodes that are not reached over TCP (in-process handlers). */
-  connect?: Pool.Options['connect']
+  connect?: PoolOptions['connect']
   /** TLS for https:// origins: CA, SNI name, client certificate, verification. */
   tls?: UpstreamTls
   /** Offer HTTP/2 by ALPN to https:// origins. */
@@ -38,7 +39,7 @@ export class RemoteNode implements Upstream {
     this.id = id
     this.#authority = options.authority
     const url = new URL(origin)
-    let connector: buildConnector.connector
+    let connector: Connector
     if (typeof options.connect === 'function') {
       connector = options.connect
     } else if (url.protocol === 'https:') {
@@ -51,7 +52,7 @@ export class RemoteNode implements Upstream {
       connector = buildConnector({ timeout: options.connectTimeout })
     }
     // Every connection skips unsolicited 100 Continue heads (continue-filter.ts); HTTP/2 ones need not.
-    const connect: buildConnector.connector = (opts, callback) => connector(opts, (err, socket) => {
+    const connect: Connector = (opts, callback) => connector(opts, (err, socket) => {
       if (err !== null || socket === null || (socket as { alpnProtocol?: string | false }).alpnProtocol === 'h2') callback(err, socket as never)
       else callback(null, skipUnsolicitedContinue(socket))
     })
@@ -116,7 +117,7 @@ export function nodeTlsName (url: URL, tls: UpstreamTls | undefined): string | u
  * undici's connector with the TLS name fixed: the servername undici passes (derived from the request) is
  * replaced by `tlsName`, or dropped for IP nodes so the connector falls back to the node's own host.
  */
-function tlsConnector (tlsName: string | undefined, options: buildConnector.BuildOptions): buildConnector.connector {
+function tlsConnector (tlsName: string | undefined, options: ConnectorOptions): Connector {
   const connector = buildConnector(options)
   return (opts, callback) => connector({ ...opts, servername: tlsName ?? '' }, callback)
 }
