@@ -10,6 +10,7 @@ import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
 import { GET_PATH } from './fixture.js'
+import { fileLimit } from './proc.js'
 
 /** A process started by `spawnChild`. */
 export interface Child {
@@ -44,6 +45,19 @@ export function hasTaskset (): boolean {
 /** Pins this process (all its threads) to `core`, so the orchestrator never competes with the proxy under test. */
 export function pinSelf (core: number): void {
   if (hasTaskset()) spawnSync('taskset', ['-a', '-p', '-c', String(core), String(process.pid)], { stdio: 'ignore' })
+}
+
+/**
+ * Raises this process's soft limit on open files to its hard limit with `prlimit --pid` (a process may always do
+ * that; going beyond the hard limit needs privileges the bench does not ask for). Children started afterwards
+ * inherit it: the targets, wrk and the origin. Returns the soft limit then in force (Infinity when unknown).
+ */
+export function raiseFileLimit (): number {
+  const { soft, hard } = fileLimit()
+  if (soft < hard && Number.isFinite(hard)) {
+    spawnSync('prlimit', ['--pid', String(process.pid), `--nofile=${hard}:${hard}`], { stdio: 'ignore' })
+  }
+  return fileLimit().soft
 }
 
 /** The command line that runs `cmd args` pinned to `core`. taskset execs, so the pid is the command's. */

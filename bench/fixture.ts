@@ -1,6 +1,6 @@
 /**
- * What every benchmark target serves: the origin's paths, the exact 1 KiB body it answers with and the upload
- * size. The origin, the verifier and the load generators import these so they agree byte for byte.
+ * What every benchmark target serves: the origin's paths, the exact 1 KiB and 100 KiB bodies it answers with, the
+ * upload size and the size of the 1 GiB transfers. The origin, the verifier and the load generators import these so they agree byte for byte.
  */
 
 /** The small GET scenario: the origin answers it with `ONE_KIB`. */
@@ -11,6 +11,25 @@ export const UPLOAD_PATH = '/upload'
 
 /** Size of the request body in the upload scenario: 1 MiB. */
 export const UPLOAD_BYTES = 1024 * 1024
+
+/** The large GET scenario: the origin answers it with `HUNDRED_KIB`. */
+export const LARGE_GET_PATH = '/100k'
+
+/** The body of `GET /100k`: 102,400 bytes of the same printable pattern as `ONE_KIB`. */
+export const HUNDRED_KIB: Buffer = Buffer.alloc(100 * 1024, 'portico-bench 0123456789abcdef\n')
+
+/**
+ * The 1 GiB transfer scenarios: the upload goes to `UPLOAD_PATH` (the origin counts it and answers
+ * `{"bytes":N}`), the download is `GET /1g`, which the origin streams in `TRANSFER_CHUNK_BYTES` chunks of one
+ * reused buffer with its Content-Length. Neither side holds the body in memory.
+ */
+export const DOWNLOAD_PATH = '/1g'
+
+/** Size of the transferred body in the upload-1g and download-1g scenarios: 1 GiB. */
+export const TRANSFER_BYTES = 1024 * 1024 * 1024
+
+/** The chunk size both sides of a 1 GiB transfer write in. */
+export const TRANSFER_CHUNK_BYTES = 64 * 1024
 
 /** A header the origin sets on every answer, so a verifier can tell a proxied answer from the proxy's own. */
 export const ORIGIN_HEADER = 'x-bench-origin'

@@ -1,7 +1,10 @@
 /**
- * The idle-connections scenario: open many keep-alive connections to a target, send one `GET /1k` on each and
- * read the whole answer, then leave them open and idle. The caller reads the target's memory while they are
- * held and then closes them. Connections are opened in batches so no listen backlog overflows.
+ * The idle-connections scenarios (1,000 and 10,000): open many keep-alive connections to a target, send one
+ * `GET /1k` on each and read the whole answer, then leave them open and idle. The caller reads the target's
+ * memory while they are held and then closes them. At most `concurrency` connections are being opened at once
+ * (a new one starts as soon as one is answered), so no listen backlog overflows and the first connection is not
+ * left idle for long before the last one is open: every target's idle keep-alive timeout (5 s for the Node
+ * servers) must not close them while they are held.
  */
 import net from 'node:net'
 import { GET_PATH, ONE_KIB } from './fixture.js'
@@ -50,17 +53,20 @@ function openOne (port: number): Promise<net.Socket | null> {
   })
 }
 
-/** Opens `count` connections, `batch` at a time, each with one answered request. */
-export async function openIdleConnections (port: number, count: number, batch = 100): Promise<IdleConnections> {
+/** Opens `count` connections, at most `concurrency` at a time, each with one answered request. */
+export async function openIdleConnections (port: number, count: number, concurrency = 100): Promise<IdleConnections> {
   const sockets: net.Socket[] = []
   let failed = 0
-  for (let opened = 0; opened < count; opened += batch) {
-    const results = await Promise.all(Array.from({ length: Math.min(batch, count - opened) }, () => openOne(port)))
-    for (const s of results) {
+  let started = 0
+  const opener = async (): Promise<void> => {
+    while (started < count) {
+      started++
+      const s = await openOne(port)
       if (s === null) failed++
       else sockets.push(s)
     }
   }
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, opener))
   // A target that times idle connections out would close some while they are held: those count as failed.
   let closing = false
   for (const s of sockets) s.on('close', () => { if (!closing) failed++ })

@@ -2,7 +2,8 @@
  * Linux /proc readings for a process and its descendants (nginx's master and worker, for instance): CPU time
  * (utime + stime, all threads), resident memory now (VmRSS) and at its peak (VmHWM), and resetting that peak so
  * each scenario reports its own. Processes that exit between two reads count as zero. Also the machine's steal
- * time, which tells a measurement taken while the hypervisor ran someone else.
+ * time, which tells a measurement taken while the hypervisor ran someone else, and this process's limit on open
+ * files.
  */
 import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -108,5 +109,16 @@ export function stealSeconds (): number {
     return Number(cpu?.[7] ?? 0) / clockTicks()
   } catch {
     return 0
+  }
+}
+
+/** This process's limit on open file descriptors (RLIMIT_NOFILE), soft and hard; Infinity for `unlimited`. */
+export function fileLimit (): { soft: number, hard: number } {
+  try {
+    const row = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))
+    const n = (v: string | undefined): number => v === undefined || v === 'unlimited' ? Infinity : Number(v)
+    return { soft: n(row?.[1]), hard: n(row?.[2]) }
+  } catch {
+    return { soft: Infinity, hard: Infinity }
   }
 }

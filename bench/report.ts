@@ -1,22 +1,30 @@
 /**
  * The results of a run and how they are printed: one table row per target and scenario (medians when there were
  * several rounds), then Portico's ratios to each peer (the figures issue #2 is judged by; Portico in Express is
- * one of the rows; the HTTPS and HTTP/2 scenarios in a second table) and what the access log, embedding in
- * Express and terminating TLS cost; for the cache scenarios, a table of what a cache hit and a miss-heavy mix
+ * one of the rows; the HTTPS and HTTP/2 scenarios in a second table; GET 100 KiB, 1,000 busy and 10,000 idle
+ * connections and the start RSS in a third; the 1 GiB transfers in a fourth), each target's RSS after start (the
+ * "idle after start" figure of issue #14), what the 1 GiB transfers cost each target (throughput, CPU seconds,
+ * RSS growth), and what the access log, embedding in Express and terminating TLS cost; for the cache scenarios, a table of what a cache hit and a miss-heavy mix
  * cost Portico against forwarding and against nginx's proxy_cache, and the cache issue's verdict (a hit costs
  * Portico less CPU than forwarding the same request). Measuring is run.ts's.
  */
 import type { TargetName } from './targets.js'
 
 /** Every scenario, in the order a run measures them. */
-export const SCENARIOS = ['get-1k', 'post-1m', 'idle-1000', 'https-get-1k', 'h2-get-1k', 'cache-hit', 'cache-mix'] as const
+export const SCENARIOS = ['get-1k', 'get-100k', 'post-1m', 'busy-1000', 'idle-1000', 'idle-10000', 'upload-1g', 'download-1g',
+  'https-get-1k', 'h2-get-1k', 'cache-hit', 'cache-mix'] as const
 export type ScenarioId = typeof SCENARIOS[number]
 
 /** Printed names of the scenarios. */
 export const SCENARIO_LABELS: Record<ScenarioId, string> = {
   'get-1k': 'GET 1 KiB',
+  'get-100k': 'GET 100 KiB',
   'post-1m': 'POST 1 MiB',
+  'busy-1000': '1000 busy conns',
   'idle-1000': '1000 idle conns',
+  'idle-10000': '10000 idle conns',
+  'upload-1g': 'upload 1 GiB',
+  'download-1g': 'download 1 GiB',
   'https-get-1k': 'HTTPS GET 1 KiB',
   'h2-get-1k': 'HTTP/2 GET 1 KiB',
   'cache-hit': 'cache hit 1 KiB',
@@ -25,6 +33,28 @@ export const SCENARIO_LABELS: Record<ScenarioId, string> = {
 
 /** The scenarios that compare caching with forwarding (CACHE_CONTENDERS in targets.ts). */
 export const CACHE_SCENARIOS: readonly ScenarioId[] = ['cache-hit', 'cache-mix']
+
+/** The scenarios that hold connections open without load: memory only. */
+export const IDLE_SCENARIOS: readonly ScenarioId[] = ['idle-1000', 'idle-10000']
+
+/** The scenarios of one 1 GiB transfer on one connection; their figures are in `Measurement.transfer`. */
+export const TRANSFER_SCENARIOS: readonly ScenarioId[] = ['upload-1g', 'download-1g']
+
+/** One 1 GiB transfer through a target (upload-1g, download-1g). */
+export interface Transfer {
+  /** Body bytes that arrived (the origin's count for an upload, the client's for a download). */
+  bytes: number
+  /** Wall time of the transfer, request head to end of answer. */
+  seconds: number
+  /** `bytes` over `seconds`, in MiB/s. */
+  mibPerSecond: number
+  /** CPU seconds (user + system) the target used for the transfer. */
+  cpuSeconds: number
+  /** The part of `cpuSeconds` spent in the kernel. */
+  systemCpuSeconds: number
+  /** Peak RSS during the transfer minus RSS after start: what the transfer cost the target in memory. */
+  growthMiB: number
+}
 
 /**
  * Portico's cache statistics (admin `GET /cache/stats`) over one measured window: the counters' growth, and the
@@ -45,7 +75,10 @@ export interface CacheWindow {
   maxBytes: number
 }
 
-/** One target in one scenario. Load figures are null for the idle-connections scenario. */
+/**
+ * One target in one scenario. Load figures are null for the idle-connections scenarios; the 1 GiB transfers have
+ * no per-request figures either (one request), but CPU %, the RSS figures and `transfer`.
+ */
 export interface Measurement {
   target: TargetName
   scenario: ScenarioId
@@ -73,10 +106,15 @@ export interface Measurement {
   peakRssMiB: number
   /** CPU seconds the hypervisor stole from this machine (all cores) during the window; high values mean noise. */
   stealSeconds: number
-  /** Load: socket errors, timeouts, non-2xx. Idle: connections that failed or were closed while held. */
+  /**
+   * Load: socket errors, timeouts, non-2xx. Idle: connections that failed or were closed while held. Transfers: 1
+   * when the body did not arrive whole.
+   */
   errors: number
   /** Portico's cache statistics over the window (`portico-cache` only). */
   cache?: CacheWindow
+  /** The transfer's figures (upload-1g and download-1g only). */
+  transfer?: Transfer
 }
 
 /** A target the run could not measure here. */
@@ -107,6 +145,19 @@ export interface Ratio {
   httpsCpu: number | null
   h2Rps: number | null
   h2Cpu: number | null
+  get100kRps: number | null
+  get100kCpu: number | null
+  busyRps: number | null
+  busyCpu: number | null
+  busyPeakRss: number | null
+  idle10kPeakRss: number | null
+  /** RSS after start and verification: the median over the target's fresh instances of the run. */
+  startRss: number | null
+  /** CPU seconds of the whole 1 GiB transfer. */
+  uploadCpu: number | null
+  uploadPeakRss: number | null
+  downloadCpu: number | null
+  downloadPeakRss: number | null
 }
 
 const COLUMNS = ['target', 'scenario', 'req/s', 'p99 ms', 'mean ms', 'CPU s/10k req', 'of which sys', 'CPU %', 'start RSS MiB', 'peak RSS MiB', 'errors', 'steal s'] as const
@@ -180,9 +231,28 @@ export function medianOfRounds (ms: readonly Measurement[]): Measurement[] {
       peakRssMiB: median(g.map((m) => m.peakRssMiB)) ?? 0,
       stealSeconds: Math.max(...g.map((m) => m.stealSeconds)),
       errors: g.reduce((sum, m) => sum + m.errors, 0),
-      ...(g[0].cache === undefined ? {} : { cache: sumCacheWindows(g.map((m) => m.cache as CacheWindow)) })
+      ...(g[0].cache === undefined ? {} : { cache: sumCacheWindows(g.map((m) => m.cache as CacheWindow)) }),
+      ...(g[0].transfer === undefined ? {} : { transfer: medianTransfer(g.map((m) => m.transfer as Transfer)) })
     }
   })
+}
+
+/** Several rounds' transfers: the median of each figure. */
+function medianTransfer (ts: readonly Transfer[]): Transfer {
+  const of = (f: keyof Transfer): number => median(ts.map((t) => t[f])) ?? 0
+  return {
+    bytes: of('bytes'),
+    seconds: of('seconds'),
+    mibPerSecond: of('mibPerSecond'),
+    cpuSeconds: of('cpuSeconds'),
+    systemCpuSeconds: of('systemCpuSeconds'),
+    growthMiB: of('growthMiB')
+  }
+}
+
+/** The median RSS after start of `target` over all its measurements (each one a fresh instance), or null. */
+export function medianStartRss (ms: readonly Measurement[], target: TargetName): number | null {
+  return median(ms.filter((m) => m.target === target).map((m) => m.startRssMiB))
 }
 
 /** Several rounds' cache statistics: counters summed, the largest store size. */
@@ -217,6 +287,8 @@ export function computeRatios (ms: readonly Measurement[], subject: TargetName =
   if (!ms.some((m) => m.target === subject)) return []
   const ratio = (peer: TargetName, scenario: ScenarioId, field: 'requestsPerSecond' | 'cpuSecondsPer10k' | 'peakRssMiB'): number | null =>
     divide(findMeasurement(ms, subject, scenario)?.[field], findMeasurement(ms, peer, scenario)?.[field])
+  const transferCpu = (peer: TargetName, scenario: ScenarioId): number | null =>
+    divide(findMeasurement(ms, subject, scenario)?.transfer?.cpuSeconds, findMeasurement(ms, peer, scenario)?.transfer?.cpuSeconds)
   return peers.map((peer) => ({
     peer,
     getRps: ratio(peer, 'get-1k', 'requestsPerSecond'),
@@ -227,7 +299,18 @@ export function computeRatios (ms: readonly Measurement[], subject: TargetName =
     httpsRps: ratio(peer, 'https-get-1k', 'requestsPerSecond'),
     httpsCpu: ratio(peer, 'https-get-1k', 'cpuSecondsPer10k'),
     h2Rps: ratio(peer, 'h2-get-1k', 'requestsPerSecond'),
-    h2Cpu: ratio(peer, 'h2-get-1k', 'cpuSecondsPer10k')
+    h2Cpu: ratio(peer, 'h2-get-1k', 'cpuSecondsPer10k'),
+    get100kRps: ratio(peer, 'get-100k', 'requestsPerSecond'),
+    get100kCpu: ratio(peer, 'get-100k', 'cpuSecondsPer10k'),
+    busyRps: ratio(peer, 'busy-1000', 'requestsPerSecond'),
+    busyCpu: ratio(peer, 'busy-1000', 'cpuSecondsPer10k'),
+    busyPeakRss: ratio(peer, 'busy-1000', 'peakRssMiB'),
+    idle10kPeakRss: ratio(peer, 'idle-10000', 'peakRssMiB'),
+    startRss: divide(medianStartRss(ms, subject), medianStartRss(ms, peer)),
+    uploadCpu: transferCpu(peer, 'upload-1g'),
+    uploadPeakRss: ratio(peer, 'upload-1g', 'peakRssMiB'),
+    downloadCpu: transferCpu(peer, 'download-1g'),
+    downloadPeakRss: ratio(peer, 'download-1g', 'peakRssMiB')
   }))
 }
 
@@ -235,8 +318,10 @@ const times = (n: number | null): string => n === null ? '-' : `${n.toFixed(2)}x
 
 /**
  * The ratio tables: Portico / peer, per figure (req/s: higher is better for Portico; CPU and RSS: lower). The
- * cleartext scenarios in one, HTTPS and HTTP/2 in another; a peer with no figure in a table has no row there,
- * and a table without rows is left out (empty string).
+ * cleartext scenarios of issue #2 in one, HTTPS and HTTP/2 in another, issue #14's in two more (GET 100 KiB,
+ * busy and 10,000 idle connections, start RSS; the 1 GiB transfers); a peer with no figure in a table has no row
+ * there, and a table without rows is left out (empty string). The start RSS column is only printed beside
+ * another figure of its table.
  */
 export function formatRatios (ratios: readonly Ratio[]): string {
   const tables: string[] = []
@@ -248,7 +333,43 @@ export function formatRatios (ratios: readonly Ratio[]): string {
     (r) => [r.getRps, r.getCpu, r.postRps, r.postCpu, r.idlePeakRss])
   table(['portico / peer', 'HTTPS req/s', 'HTTPS CPU/10k', 'HTTP/2 req/s', 'HTTP/2 CPU/10k'],
     (r) => [r.httpsRps, r.httpsCpu, r.h2Rps, r.h2Cpu])
+  const hasIssue14 = ratios.some((r) => [r.get100kRps, r.get100kCpu, r.busyRps, r.busyCpu, r.busyPeakRss, r.idle10kPeakRss].some((c) => c !== null))
+  if (hasIssue14) {
+    table(['portico / peer', 'GET 100k req/s', 'GET 100k CPU/10k', 'busy req/s', 'busy CPU/10k', 'busy peak RSS', '10k idle peak RSS', 'start RSS'],
+      (r) => [r.get100kRps, r.get100kCpu, r.busyRps, r.busyCpu, r.busyPeakRss, r.idle10kPeakRss, r.startRss])
+  }
+  table(['portico / peer', 'upload 1G CPU s', 'upload 1G peak RSS', 'download 1G CPU s', 'download 1G peak RSS'],
+    (r) => [r.uploadCpu, r.uploadPeakRss, r.downloadCpu, r.downloadPeakRss])
   return tables.join('\n\n')
+}
+
+/**
+ * Each target's RSS right after start and the verifying requests, before any load ("idle after start"): the
+ * median, least and most over the fresh instances the run started of it (one per scenario and round).
+ */
+export function formatStartRss (ms: readonly Measurement[]): string {
+  const targets = [...new Set(ms.map((m) => m.target))]
+  const rows = targets.map((t) => {
+    const values = ms.filter((m) => m.target === t).map((m) => m.startRssMiB)
+    return [t, fixed(medianStartRss(ms, t), 1), fixed(Math.min(...values), 1), fixed(Math.max(...values), 1), String(values.length)]
+  })
+  return renderTable(['idle after start', 'RSS MiB', 'least', 'most', 'instances'], rows, new Set(['idle after start']))
+}
+
+/**
+ * The 1 GiB transfers, one row per target and direction: throughput, wall time, the target's CPU seconds for the
+ * whole transfer, RSS after start, peak RSS during the transfer and the growth between them. Empty string when
+ * the run has none.
+ */
+export function formatTransfers (ms: readonly Measurement[]): string {
+  const rows = ms.filter((m) => m.transfer !== undefined).map((m) => {
+    const t = m.transfer as Transfer
+    return [m.target, SCENARIO_LABELS[m.scenario], fixed(t.mibPerSecond, 0), fixed(t.seconds, 2), fixed(t.cpuSeconds, 2), fixed(t.systemCpuSeconds, 2),
+      fixed(m.startRssMiB, 1), fixed(m.peakRssMiB, 1), fixed(t.growthMiB, 1), String(m.errors)]
+  })
+  if (rows.length === 0) return ''
+  const header = ['transfer', 'scenario', 'MiB/s', 'seconds', 'CPU s', 'of which sys', 'start RSS MiB', 'peak RSS MiB', 'growth MiB', 'errors']
+  return renderTable(header, rows, new Set(['transfer', 'scenario']))
 }
 
 /** What terminating TLS costs Portico: HTTPS GET 1 KiB divided by cleartext GET 1 KiB, both over HTTP/1.1. */
@@ -296,6 +417,9 @@ function stealLine (ms: readonly Measurement[]): string | null {
 export function formatSummary (ms: readonly Measurement[], ratios: readonly Ratio[], skipped: readonly Skipped[], notMeasured: readonly NotMeasured[] = [],
   rounds = 1): string {
   const out: string[] = ['', formatTable(ms), '']
+  if (ms.length > 0) out.push(formatStartRss(ms), '')
+  const transfers = formatTransfers(ms)
+  if (transfers !== '') out.push(transfers, '')
   const ratioTables = formatRatios(ratios)
   if (ratioTables !== '') out.push(ratioTables, '')
   for (const line of [issue2Verdict(ratios), accessLogLine(ms), expressLine(ms), tlsLine(ms)]) if (line !== null) out.push(line)
@@ -305,6 +429,11 @@ export function formatSummary (ms: readonly Measurement[], ratios: readonly Rati
     out.push(formatCacheRatios(cacheRatios), '')
   }
   for (const line of [cacheVerdict(cacheRatios), ...cacheWindowLines(ms, rounds), stealLine(ms)]) if (line !== null) out.push(line)
+  if (ms.some((m) => m.scenario === 'busy-1000')) {
+    out.push(`note: ${SCENARIO_LABELS['busy-1000']}: wrk opens its 1,000 connections at once; beyond a target's listen backlog (511 by ` +
+      'default for Node and nginx) the kernel drops handshakes, and those first requests wait for its retransmission (1 s, then 2 s): ' +
+      'it shows in the p99 of short windows, and as timeouts (errors)')
+  }
   if (ms.some((m) => m.scenario === 'h2-get-1k')) out.push(`note: ${SCENARIO_LABELS['h2-get-1k']} is h2load, which gives no percentiles: its rows have a mean latency and no p99`)
   for (const n of notMeasured) {
     out.push(`not measured: ${SCENARIO_LABELS[n.scenario]}${n.targets.length > 0 ? ` for ${n.targets.join(', ')}` : ''}: ${n.reason}`)

@@ -13,6 +13,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, spawnChild, waitUntilServing, type Child } from './children.js'
 import { HAPROXY_BIN, NGINX_BIN, haproxyConfig, hasBinary, nginxConfig } from './peers/native.js'
+import { fileLimit } from './proc.js'
 import { TLS_HOST, type BenchCert } from './tls.js'
 
 /** Names accepted by `--only`, in the order a run measures them. */
@@ -49,6 +50,8 @@ export interface StartContext {
   core: number
   /** Listen with TLS, serving this certificate (only for targets whose `tls` is not null). */
   tls?: BenchCert
+  /** The most client connections the scenario holds at once; nginx and HAProxy size their limits to it. */
+  connections?: number
 }
 
 /** A started, serving instance. */
@@ -165,7 +168,7 @@ function nginx (name: 'nginx' | 'nginx-cache'): Target {
       for (const d of ['client_body', 'proxy_temp', 'fastcgi_temp', 'uwsgi_temp', 'scgi_temp']) mkdirSync(path.join(ctx.dir, d))
       const file = path.join(ctx.dir, 'nginx.conf')
       const cacheMiB = name === 'nginx-cache' ? CACHE_MAX_MIB : undefined
-      writeFileSync(file, nginxConfig({ dir: ctx.dir, port, originPort: ctx.originPort, tls: ctx.tls, cacheMiB }))
+      writeFileSync(file, nginxConfig({ dir: ctx.dir, port, originPort: ctx.originPort, tls: ctx.tls, cacheMiB, connections: ctx.connections, fileLimit: fileLimit().hard }))
       return ['-p', ctx.dir, '-c', file, '-e', path.join(ctx.dir, 'error.log')]
     })
   }
@@ -206,7 +209,7 @@ export const TARGETS: readonly Target[] = [
     unavailable: () => hasBinary(HAPROXY_BIN) ? null : `${HAPROXY_BIN} not found`,
     start: (ctx) => startProcess('haproxy', ctx, HAPROXY_BIN, (port) => {
       const file = path.join(ctx.dir, 'haproxy.cfg')
-      writeFileSync(file, haproxyConfig({ dir: ctx.dir, port, originPort: ctx.originPort, tls: ctx.tls }))
+      writeFileSync(file, haproxyConfig({ dir: ctx.dir, port, originPort: ctx.originPort, tls: ctx.tls, connections: ctx.connections, fileLimit: fileLimit().hard }))
       return ['-db', '-f', file]
     })
   }

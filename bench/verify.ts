@@ -7,14 +7,15 @@
  * The cache scenarios add their own check (`verifyCaching`): a caching target must store a cacheable object on
  * the first GET and answer the second from its cache, saying so in `Cache-Status` (Portico) or `X-Cache-Status`
  * (nginx); a forwarding target must not answer from a cache. After a cache-hit window, `verifyHit` checks that
- * the object is still served as a hit.
+ * the object is still served as a hit. The GET 100 KiB scenario adds `verifyLargeGet`: the origin's 100 KiB body
+ * must arrive through the target byte for byte.
  */
 import { gunzipSync } from 'node:zlib'
 import http from 'node:http'
 import http2 from 'node:http2'
 import https from 'node:https'
 import type { TLSSocket } from 'node:tls'
-import { GET_PATH, NGINX_CACHE_HEADER, ONE_KIB, ORIGIN_HEADER, UPLOAD_BYTES, UPLOAD_PATH, uploadAnswer } from './fixture.js'
+import { GET_PATH, HUNDRED_KIB, LARGE_GET_PATH, NGINX_CACHE_HEADER, ONE_KIB, ORIGIN_HEADER, UPLOAD_BYTES, UPLOAD_PATH, uploadAnswer } from './fixture.js'
 import { TLS_HOST } from './tls.js'
 
 /** How the verifier talks to a target: cleartext HTTP/1.1, HTTP/1.1 over TLS, or HTTP/2 over TLS. */
@@ -131,6 +132,18 @@ function checkAnswers (name: string, get: Answer, post: Answer): void {
   if (post.status !== 200 || post.body.toString('latin1') !== want) {
     throw new Error(`${name} does not proxy POST ${UPLOAD_PATH}: status ${post.status}, body ` +
       `${JSON.stringify(post.body.subarray(0, 120).toString('latin1'))} (want 200, ${want})`)
+  }
+}
+
+/**
+ * Throws unless `GET /100k` through the target on `port` (cleartext HTTP/1.1) returns 200 with the origin's marker
+ * header and its exact 100 KiB body.
+ */
+export async function verifyLargeGet (name: string, port: number): Promise<void> {
+  const answer = await request({ port, transport: 'http' }, 'GET', LARGE_GET_PATH)
+  if (answer.status !== 200 || answer.headers[ORIGIN_HEADER] !== '1' || !answer.body.equals(HUNDRED_KIB)) {
+    throw new Error(`${name} does not proxy GET ${LARGE_GET_PATH}: status ${answer.status}, ${ORIGIN_HEADER}: ` +
+      `${String(answer.headers[ORIGIN_HEADER])}, ${answer.body.length} body bytes (want 200, 1, the origin's ${HUNDRED_KIB.length} bytes)`)
   }
 }
 

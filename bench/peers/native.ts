@@ -15,6 +15,11 @@
  * keys zone, about 128,000 keys), freshness from the origin's Cache-Control alone (no `proxy_cache_valid`, so
  * what the origin does not mark is not stored, as with Portico), and `X-Cache-Status: $upstream_cache_status` on
  * every answer so the bench can tell its hits.
+ * With `connections` (the most client connections a scenario holds at once), both are sized for it where the
+ * defaults here would not do: nginx's `worker_connections` (client and upstream connections together, so twice
+ * the client connections) and `worker_rlimit_nofile`, HAProxy's `maxconn` (global and per frontend) and its
+ * file-descriptor bound. The defaults (4,096 and 8,192) already fit 1,000 busy connections; only 10,000 idle
+ * ones change the configs, and with them what the configs preallocate.
  * Starting the binaries is left to the caller.
  */
 import { existsSync } from 'node:fs'
@@ -40,11 +45,29 @@ export interface NativeConfigOptions {
   tls?: BenchCert
   /** nginx only: cache responses (proxy_cache) in `dir`/cache, at most this many MiB on disk. */
   cacheMiB?: number
+  /** The most client connections the scenario holds at once; sizes the connection limits (default 1,000). */
+  connections?: number
+  /** The hard limit on open files the process inherits: no config asks for more (default: no bound). */
+  fileLimit?: number
+}
+
+/** nginx's `worker_connections` and HAProxy's `maxconn` unless a scenario needs more. */
+const DEFAULT_MAX_CONNECTIONS = 4096
+/** nginx's `worker_rlimit_nofile` unless a scenario needs more. */
+const DEFAULT_FILE_LIMIT = 8192
+/** Connections and files beyond the client connections: upstream, listeners, logs. */
+const SPARE = 256
+
+/** The connection and file limits for `connections` clients, each of which may also need an upstream connection. */
+export function nativeLimits (connections = 1000, fileLimit = Infinity): { maxConnections: number, files: number } {
+  const maxConnections = Math.max(DEFAULT_MAX_CONNECTIONS, 2 * connections + SPARE)
+  return { maxConnections, files: Math.max(DEFAULT_FILE_LIMIT, Math.min(fileLimit, maxConnections + SPARE)) }
 }
 
 /** An nginx.conf for `nginx -p DIR -c FILE`. */
-export function nginxConfig ({ dir, port, originPort, tls, cacheMiB }: NativeConfigOptions): string {
+export function nginxConfig ({ dir, port, originPort, tls, cacheMiB, connections, fileLimit }: NativeConfigOptions): string {
   const p = (name: string): string => path.join(dir, name)
+  const limits = nativeLimits(connections, fileLimit)
   const listen = tls === undefined
     ? `listen 127.0.0.1:${port};`
     : `listen 127.0.0.1:${port} ssl http2;
@@ -60,12 +83,12 @@ export function nginxConfig ({ dir, port, originPort, tls, cacheMiB }: NativeCon
   return `daemon off;
 master_process on;
 worker_processes 1;
-worker_rlimit_nofile 8192;
+worker_rlimit_nofile ${limits.files};
 error_log ${p('error.log')} warn;
 pid ${p('nginx.pid')};
 
 events {
-  worker_connections 4096;
+  worker_connections ${limits.maxConnections};
 }
 
 http {
@@ -100,14 +123,20 @@ http {
 }
 
 /** An haproxy.cfg for `haproxy -db -f FILE`. */
-export function haproxyConfig ({ port, originPort, tls }: NativeConfigOptions): string {
+export function haproxyConfig ({ port, originPort, tls, connections, fileLimit }: NativeConfigOptions): string {
+  // maxconn counts client connections; HAProxy wants a file descriptor for as many upstream ones besides, and
+  // refuses to start when the limit is below that (strict-limits) unless told not to: idle connections (the
+  // only scenario beyond the default) have no upstream connection, so the inherited limit is enough.
+  const maxconn = Math.max(DEFAULT_MAX_CONNECTIONS, (connections ?? 0) + SPARE)
+  const sized = maxconn !== DEFAULT_MAX_CONNECTIONS
+  const lenient = 2 * maxconn + SPARE > (fileLimit ?? Infinity) ? '\n  no strict-limits' : ''
   const bind = tls === undefined ? `127.0.0.1:${port}` : `127.0.0.1:${port} ssl crt ${tls.pemFile} alpn h2,http/1.1`
   return `global
   nbthread 1
-  maxconn 4096
+  maxconn ${maxconn}${lenient}
 
 defaults
-  mode http
+  mode http${sized ? `\n  maxconn ${maxconn}` : ''}
   option forwardfor
   http-reuse always
   timeout connect 5s
