@@ -100,6 +100,12 @@ export interface Measurement {
   systemCpuSecondsPer10k: number | null
   /** Resident memory of the fresh instance after the verifying requests, before any load. */
   startRssMiB: number
+  /**
+   * Resident memory after the fresh instance sat idle for `SETTLE_SECONDS` after start (measured in the 1,000 idle
+   * connections scenario only, before they open): what an operator sees of an idle proxy, once its runtime has
+   * returned what start-up used (V8 shrinks its heap after a few seconds without allocation).
+   */
+  settledRssMiB?: number
   /** Resident memory at the end of the window. */
   rssMiB: number
   /** Peak resident memory (VmHWM) during the window; since process start when the kernel cannot reset it. */
@@ -227,6 +233,7 @@ export function medianOfRounds (ms: readonly Measurement[]): Measurement[] {
       cpuPercent: of('cpuPercent'),
       systemCpuSecondsPer10k: of('systemCpuSecondsPer10k'),
       startRssMiB: median(g.map((m) => m.startRssMiB)) ?? 0,
+      ...(g[0].settledRssMiB === undefined ? {} : { settledRssMiB: median(g.map((m) => m.settledRssMiB as number)) ?? 0 }),
       rssMiB: median(g.map((m) => m.rssMiB)) ?? 0,
       peakRssMiB: median(g.map((m) => m.peakRssMiB)) ?? 0,
       stealSeconds: Math.max(...g.map((m) => m.stealSeconds)),
@@ -343,17 +350,22 @@ export function formatRatios (ratios: readonly Ratio[]): string {
   return tables.join('\n\n')
 }
 
+/** How long an instance sits idle after start before its settled RSS is read (the idle scenario only). */
+export const SETTLE_SECONDS = 10
+
 /**
  * Each target's RSS right after start and the verifying requests, before any load ("idle after start"): the
- * median, least and most over the fresh instances the run started of it (one per scenario and round).
+ * median, least and most over the fresh instances the run started of it (one per scenario and round); and the
+ * median RSS after `SETTLE_SECONDS` more of idleness, where the run measured it.
  */
 export function formatStartRss (ms: readonly Measurement[]): string {
   const targets = [...new Set(ms.map((m) => m.target))]
   const rows = targets.map((t) => {
     const values = ms.filter((m) => m.target === t).map((m) => m.startRssMiB)
-    return [t, fixed(medianStartRss(ms, t), 1), fixed(Math.min(...values), 1), fixed(Math.max(...values), 1), String(values.length)]
+    const settled = median(ms.filter((m) => m.target === t && m.settledRssMiB !== undefined).map((m) => m.settledRssMiB as number))
+    return [t, fixed(medianStartRss(ms, t), 1), fixed(Math.min(...values), 1), fixed(Math.max(...values), 1), String(values.length), fixed(settled, 1)]
   })
-  return renderTable(['idle after start', 'RSS MiB', 'least', 'most', 'instances'], rows, new Set(['idle after start']))
+  return renderTable(['idle after start', 'RSS MiB', 'least', 'most', 'instances', `after ${SETTLE_SECONDS} s idle`], rows, new Set(['idle after start']))
 }
 
 /**

@@ -46,7 +46,7 @@ import { createLoadGenerator, type LoadGenerator, type LoadResult, type PathMix 
 import { describeMachine, describeRevision } from './machine.js'
 import { cpuSeconds, memoryKiB, processTree, resetPeak, stealSeconds } from './proc.js'
 import {
-  CACHE_SCENARIOS, SCENARIO_LABELS, computeCacheRatios, computeRatios, formatSummary, medianOfRounds,
+  CACHE_SCENARIOS, SCENARIO_LABELS, SETTLE_SECONDS, computeCacheRatios, computeRatios, formatSummary, medianOfRounds,
   type CacheWindow, type Measurement, type NotMeasured, type ScenarioId, type Skipped
 } from './report.js'
 import { downloadThrough, uploadThrough } from './transfer.js'
@@ -233,6 +233,11 @@ async function measureIdle (target: TargetName, scenario: IdleScenario, running:
   const count = IDLE_COUNTS[scenario]
   const pids = processTree(running.child.pid)
   const startRss = memoryKiB(pids).rss
+  let settledRss: number | undefined
+  if (scenario === 'idle-1000') {
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_SECONDS * 1000))
+    settledRss = memoryKiB(pids).rss
+  }
   resetPeakOrSay(pids)
   const stealBefore = stealSeconds()
   const opening = performance.now()
@@ -257,6 +262,7 @@ async function measureIdle (target: TargetName, scenario: IdleScenario, running:
       cpuPercent: null,
       systemCpuSecondsPer10k: null,
       startRssMiB: mib(startRss),
+      ...(settledRss === undefined ? {} : { settledRssMiB: mib(settledRss) }),
       rssMiB: mib(memory.rss),
       peakRssMiB: mib(memory.peak),
       stealSeconds: stealSeconds() - stealBefore,

@@ -8,14 +8,16 @@ import { lowerAscii } from './fields.js'
 export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade'])
 
 /**
- * Adds the field names a `Connection` value lists to `set` (created when null): those fields are hop-by-hop too.
- * `close` and `keep-alive` are options, not field names.
+ * Adds the field names a `Connection` value lists to `set` (created when null and a name is listed): those fields are
+ * hop-by-hop too. `close` and `keep-alive` are options, not field names. Null while no field name was listed.
  */
-export function addConnectionTokens (set: Set<string> | null, value: string): Set<string> {
-  const s = set ?? new Set<string>()
+export function addConnectionTokens (set: Set<string> | null, value: string): Set<string> | null {
+  // The common values name no field: answered without splitting or allocating.
+  if (value === 'keep-alive' || value === 'close') return set
+  let s = set
   for (const t of value.split(',')) {
     const token = t.trim().toLowerCase()
-    if (token !== '' && token !== 'close' && token !== 'keep-alive') s.add(token)
+    if (token !== '' && token !== 'close' && token !== 'keep-alive') (s ??= new Set<string>()).add(token)
   }
   return s
 }

@@ -80,7 +80,9 @@ test('ratios: GET 100 KiB, busy and 10,000 idle connections, start RSS, the tran
 test('the start RSS table: median, least and most over the fresh instances', () => {
   const ms = [50, 40, 60].map((startRssMiB, i) => measurement('portico', (['get-1k', 'post-1m', 'idle-1000'] as const)[i], { startRssMiB }))
   const row = formatStartRss(ms).split('\n')[2]
-  assert.deepEqual(row.split(/\s+/), ['portico', '50.0', '40.0', '60.0', '3'])
+  assert.deepEqual(row.split(/\s+/), ['portico', '50.0', '40.0', '60.0', '3', '-'])
+  ms[2].settledRssMiB = 45
+  assert.deepEqual(formatStartRss(ms).split('\n')[2].split(/\s+/), ['portico', '50.0', '40.0', '60.0', '3', '45.0'])
 })
 
 test('the transfer table, and transfers over rounds are medians', () => {

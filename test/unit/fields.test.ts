@@ -50,7 +50,9 @@ test('HeaderList edits the raw array it wraps', () => {
 
 test('hop-by-hop: the fixed list and the fields a Connection header names (RFC 9110 §7.6.1)', () => {
   for (const n of ['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade']) assert.ok(HOP_BY_HOP.has(n), n)
-  assert.deepEqual([...addConnectionTokens(null, 'close, X-Private , keep-alive,,Upgrade')], ['x-private', 'upgrade'], 'close and keep-alive are options')
+  assert.deepEqual([...(addConnectionTokens(null, 'close, X-Private , keep-alive,,Upgrade') ?? [])], ['x-private', 'upgrade'], 'close and keep-alive are options')
+  assert.equal(addConnectionTokens(null, 'keep-alive'), null, 'no field named')
+  assert.equal(addConnectionTokens(null, 'Keep-Alive, close'), null)
   assert.deepEqual([...(connectionTokens(['Connection', 'x-a', 'connection', 'X-B', 'x-c', 'd']) ?? [])], ['x-a', 'x-b'])
   assert.equal(connectionTokens(['x', 'y']), null)
 })
