@@ -190,6 +190,8 @@ export class Exchange implements ResponseHandler, Answerable {
   }
 
   onData (chunk: Buffer): boolean {
+    // undici can hand over an empty chunk at a read boundary; writing it would cost an empty write system call.
+    if (chunk.length === 0) return true
     const encoder = this.#encoder
     if (encoder !== null) {
       if (encoder.write(chunk)) return true
