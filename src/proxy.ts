@@ -177,7 +177,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       trust: () => this.#live.runtime.trust,
       token: this.#ctx
     })
-    const address = await listenOn(server, l.port, l.host, l.tls ? 'https' : 'http')
+    const address = await listenOn(server, l.port, l.host, l.tls ? 'https' : 'http', false, l.backlog)
     this.#listeners.set(listenerKey(l), { server, listener: l, address })
     return address
   }
@@ -368,7 +368,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
 
 /** A listener's identity across reloads: the same address, port and protocol settings keep the same server. */
 function listenerKey (l: ResolvedListener): string {
-  return `${l.host}|${l.port}|${l.tls}|${l.http2}|${l.redirectToHttps}|${l.maxConnections}|${l.maxConnectionsPerIp}`
+  return `${l.host}|${l.port}|${l.tls}|${l.http2}|${l.redirectToHttps}|${l.maxConnections}|${l.maxConnectionsPerIp}|${l.backlog}`
 }
 
 /** Standard output for combined access lines, opened once (buffered, flushed on exit like the logger). */

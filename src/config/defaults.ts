@@ -26,6 +26,8 @@ export const DEFAULTS = {
   'listen': [{ port: 8080 }],
   'listen.host': '0.0.0.0',
   'listen.tls': false,
+  /** As Go servers (Caddy, Traefik) do: the kernel's cap (net.core.somaxconn, 4096 since Linux 5.4), not Node's 511. */
+  'listen.backlog': 4096,
   'trustedProxies': [] as string[],
   'watch': true,
   'workers': 1 as number | 'auto',

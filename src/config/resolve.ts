@@ -124,7 +124,7 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
     config: {
       [RESOLVED]: true,
       listenDefaulted: cfg.listen === undefined,
-      listen: (cfg.listen ?? DEFAULTS.listen).map((l: { host?: string, port: number, tls?: boolean, http2?: boolean, redirectToHttps?: boolean | number, maxConnections?: number, maxConnectionsPerIp?: number }) => {
+      listen: (cfg.listen ?? DEFAULTS.listen).map((l: { host?: string, port: number, tls?: boolean, http2?: boolean, redirectToHttps?: boolean | number, maxConnections?: number, maxConnectionsPerIp?: number, backlog?: number }) => {
         const tlsOn = l.tls ?? DEFAULTS['listen.tls']
         return {
           host: l.host ?? DEFAULTS['listen.host'],
@@ -134,7 +134,8 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
           http2: l.http2 ?? tlsOn,
           redirectToHttps: l.redirectToHttps === true ? 443 : typeof l.redirectToHttps === 'number' ? l.redirectToHttps : false,
           maxConnections: l.maxConnections ?? 0,
-          maxConnectionsPerIp: l.maxConnectionsPerIp ?? 0
+          maxConnectionsPerIp: l.maxConnectionsPerIp ?? 0,
+          backlog: l.backlog ?? DEFAULTS['listen.backlog']
         }
       }),
       tls,

@@ -267,6 +267,8 @@ export interface ResolvedListener {
   maxConnections: number
   /** Most open connections per client address; 0 = no limit. */
   maxConnectionsPerIp: number
+  /** listen(2) backlog. */
+  backlog: number
 }
 
 /** Path normalisation for routing (routing/path.ts). */

@@ -309,7 +309,9 @@ const listener = z.strictObject({
   /** Most open client connections on this listener; further ones are closed at once. */
   maxConnections: z.number().int().positive().optional(),
   /** Most open client connections from one address (trusted proxies are not counted); further ones are closed at once. */
-  maxConnectionsPerIp: z.number().int().positive().optional()
+  maxConnectionsPerIp: z.number().int().positive().optional(),
+  /** Connections the kernel may hold completed but not yet accepted (listen(2) backlog; capped by net.core.somaxconn). */
+  backlog: z.number().int().positive().max(65535).optional()
 })
 
 /** One certificate: the host names it serves (exact or "*.example.com"), PEM chain and key files. */

@@ -115,11 +115,12 @@ export function createListener (l: ResolvedListener, ctx: ListenerContext): AnyS
 }
 
 /** Starts a server on `port`/`host`; resolves with the bound address (port 0 becomes the real port). */
-export async function listenOn (server: AnyServer, port: number, host: string, scheme: 'http' | 'https', exclusive = false): Promise<ListeningAddress> {
+export async function listenOn (server: AnyServer, port: number, host: string, scheme: 'http' | 'https', exclusive = false, backlog?: number): Promise<ListeningAddress> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    // exclusive: in a cluster worker, a port of its own instead of the listener the workers share.
-    server.listen({ port, host, exclusive }, () => {
+    // exclusive: in a cluster worker, a port of its own instead of the listener the workers share. backlog: how
+    // many completed connections wait for accept; beyond it the kernel drops handshakes and clients retry after 1 s.
+    server.listen({ port, host, exclusive, ...(backlog === undefined ? {} : { backlog }) }, () => {
       server.off('error', reject)
       resolve()
     })

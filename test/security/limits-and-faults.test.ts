@@ -198,3 +198,37 @@ test('a head that trickles in (slowloris) is answered 408 at server.headersTimeo
   assert.equal(origin.requests.length, 0)
   c.socket.destroy()
 })
+
+/** The listen(2) backlog of the listening socket on `port`, as `ss` reports it (Send-Q of a listener), or null without ss. */
+async function listenBacklog (port: number): Promise<number | null> {
+  const { execFile } = await import('node:child_process')
+  return await new Promise((resolve) => {
+    execFile('ss', ['-ltnH', `sport = :${port}`], (err, stdout) => {
+      if (err !== null) {
+        resolve(null)
+        return
+      }
+      const fields = stdout.trim().split(/\s+/)
+      resolve(fields.length >= 3 ? Number(fields[2]) : null)
+    })
+  })
+}
+
+test('listen.backlog: the kernel queue of accepted handshakes is 4096 by default (capped by somaxconn), or as configured', async (t) => {
+  const { readFileSync } = await import('node:fs')
+  const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'))
+  const { createProxy } = await import('../../src/index.js')
+  const byDefault = createProxy({ listen: [{ host: '127.0.0.1', port: 0 }], upstreams: { '*': ['http://127.0.0.1:9'] } })
+  const set = createProxy({ listen: [{ host: '127.0.0.1', port: 0, backlog: 100 }], upstreams: { '*': ['http://127.0.0.1:9'] } })
+  const [a] = await byDefault.listen()
+  const [b] = await set.listen()
+  t.after(() => Promise.all([byDefault.close(), set.close()]))
+  const first = await listenBacklog(a.port)
+  if (first === null) {
+    if (process.env.CI === 'true') assert.fail('ss (iproute2) is needed in CI to read listen backlogs')
+    t.skip('ss (iproute2) is not installed: cannot read the listen backlog')
+    return
+  }
+  assert.equal(first, Math.min(4096, somaxconn), 'not Node\'s 511')
+  assert.equal(await listenBacklog(b.port), 100)
+})

@@ -14,7 +14,7 @@ test('the short form works verbatim: three hosts on path "/", cache off', async 
     [['api.'], '/', ['http://localhost:4000']],
     [['slogsdon.com'], '/', ['http://localhost:4001']]
   ])
-  assert.deepEqual(config.listen, [{ host: '0.0.0.0', port: 8080, tls: false, http2: false, redirectToHttps: false, maxConnections: 0, maxConnectionsPerIp: 0 }])
+  assert.deepEqual(config.listen, [{ host: '0.0.0.0', port: 8080, tls: false, http2: false, redirectToHttps: false, maxConnections: 0, maxConnectionsPerIp: 0, backlog: 4096 }])
 })
 
 test('short and full forms in one file; defaults applied', async () => {
