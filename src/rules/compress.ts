@@ -145,14 +145,21 @@ export function compressible (status: number, headers: readonly string[], spec: 
 }
 
 /**
+ * Integrity fields computed over the bytes or the representation the node sent (RFC 9530 Content-Digest and
+ * Repr-Digest, whose representation includes the content coding; RFC 3230 Digest; RFC 1864 Content-MD5): wrong once
+ * the body is compressed, and a client that checks them would reject the answer.
+ */
+const DIGESTS: ReadonlySet<string> = new Set(['content-digest', 'repr-digest', 'digest', 'content-md5'])
+
+/**
  * The head of a compressed response, in place: Content-Encoding set, Content-Length and Accept-Ranges gone (the body
- * streams and its ranges would be of other bytes), Vary names Accept-Encoding, a strong ETag made weak (the bytes
- * differ; RFC 9110 §8.8.1).
+ * streams and its ranges would be of other bytes), digests of the uncompressed bytes gone, Vary names
+ * Accept-Encoding, a strong ETag made weak (the bytes differ; RFC 9110 §8.8.1).
  */
 export function compressHeaders (headers: string[], encoding: Encoding): void {
   for (let i = headers.length - 2; i >= 0; i -= 2) {
     const name = lowerAscii(headers[i])
-    if (name === 'content-length' || name === 'accept-ranges' || name === 'content-encoding') headers.splice(i, 2)
+    if (name === 'content-length' || name === 'accept-ranges' || name === 'content-encoding' || DIGESTS.has(name)) headers.splice(i, 2)
     else if (name === 'etag' && headers[i + 1].startsWith('"')) headers[i + 1] = `W/${headers[i + 1]}`
   }
   headers.push('content-encoding', encoding)

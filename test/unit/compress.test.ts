@@ -84,6 +84,9 @@ test('compressHeaders: coding set, length and ranges gone, Vary merged, strong E
   const weak = ['etag', 'W/"x"', 'vary', 'accept-encoding']
   compressHeaders(weak, 'gzip')
   assert.deepEqual(weak, ['etag', 'W/"x"', 'vary', 'accept-encoding', 'content-encoding', 'gzip'])
+  const digests = ['Content-Digest', 'sha-256=:a:', 'Repr-Digest', 'sha-256=:b:', 'Digest', 'SHA-256=c', 'Content-MD5', 'd', 'Want-Repr-Digest', 'sha-256=1']
+  compressHeaders(digests, 'gzip')
+  assert.deepEqual(digests, ['Want-Repr-Digest', 'sha-256=1', 'content-encoding', 'gzip', 'vary', 'Accept-Encoding'], 'digests of the uncompressed bytes are dropped')
 })
 
 /** A sink that takes `capacity` bytes, then says "full" until the test drains it. */
