@@ -56,3 +56,31 @@ export const CACHE_MAX_AGE = 3600
 
 /** The header the nginx proxy_cache target adds with `$upstream_cache_status` (HIT, MISS, ...). */
 export const NGINX_CACHE_HEADER = 'x-cache-status'
+
+/** What `writeTransfer` writes to: an http.ServerResponse or an http.ClientRequest. */
+interface TransferSink {
+  readonly destroyed: boolean
+  write (chunk: Buffer): boolean
+  end (chunk: Buffer): unknown
+  once (event: 'drain', listener: () => void): unknown
+}
+
+/** Writes `TRANSFER_BYTES` to `out` as repeats of `chunk`, waiting for 'drain' whenever `out` is full, then ends it. */
+export function writeTransfer (out: TransferSink, chunk: Buffer): void {
+  let left = TRANSFER_BYTES
+  const write = (): void => {
+    while (left > 0 && !out.destroyed) {
+      const piece = left >= chunk.length ? chunk : chunk.subarray(0, left)
+      left -= piece.length
+      if (left === 0) {
+        out.end(piece)
+        return
+      }
+      if (!out.write(piece)) {
+        out.once('drain', write)
+        return
+      }
+    }
+  }
+  write()
+}

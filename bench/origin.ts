@@ -12,7 +12,7 @@
 import http from 'node:http'
 import {
   CACHE_MAX_AGE, CACHE_PATH, DOWNLOAD_PATH, GET_PATH, HUNDRED_KIB, LARGE_GET_PATH, OBJECT_PREFIX, ONE_KIB, ORIGIN_HEADER, TRANSFER_BYTES,
-  TRANSFER_CHUNK_BYTES, UPLOAD_PATH, uploadAnswer
+  TRANSFER_CHUNK_BYTES, UPLOAD_PATH, uploadAnswer, writeTransfer
 } from './fixture.js'
 
 const port = Number(process.argv[2])
@@ -37,22 +37,7 @@ const chunk = Buffer.alloc(TRANSFER_CHUNK_BYTES, 'portico-bench 0123456789abcdef
 /** Writes `TRANSFER_BYTES` to `res` in chunks of `chunk`, waiting for 'drain' when the socket is full. */
 function streamDownload (res: http.ServerResponse): void {
   res.writeHead(200, { ...getHeaders, 'content-length': String(TRANSFER_BYTES) })
-  let left = TRANSFER_BYTES
-  const write = (): void => {
-    while (left > 0 && !res.destroyed) {
-      const piece = left >= chunk.length ? chunk : chunk.subarray(0, left)
-      left -= piece.length
-      if (left === 0) {
-        res.end(piece)
-        return
-      }
-      if (!res.write(piece)) {
-        res.once('drain', write)
-        return
-      }
-    }
-  }
-  write()
+  writeTransfer(res, chunk)
 }
 
 const server = http.createServer((req, res) => {

@@ -7,7 +7,7 @@
  */
 import http from 'node:http'
 import { performance } from 'node:perf_hooks'
-import { DOWNLOAD_PATH, TRANSFER_BYTES, TRANSFER_CHUNK_BYTES, UPLOAD_PATH } from './fixture.js'
+import { DOWNLOAD_PATH, TRANSFER_BYTES, TRANSFER_CHUNK_BYTES, UPLOAD_PATH, writeTransfer } from './fixture.js'
 
 /** A transfer stalled this long (no byte moved on the socket) is abandoned. */
 const STALL_MS = 30_000
@@ -61,22 +61,7 @@ export function uploadThrough (port: number): Promise<TransferResult> {
     })
     req.setTimeout(STALL_MS, () => req.destroy(new Error(`stalled for ${STALL_MS / 1000} s`)))
     req.on('error', (err) => settle(0, 0, err.message))
-    let left = TRANSFER_BYTES
-    const write = (): void => {
-      while (left > 0 && !req.destroyed) {
-        const piece = left >= chunk.length ? chunk : chunk.subarray(0, left)
-        left -= piece.length
-        if (left === 0) {
-          req.end(piece)
-          return
-        }
-        if (!req.write(piece)) {
-          req.once('drain', write)
-          return
-        }
-      }
-    }
-    write()
+    writeTransfer(req, chunk)
   })
 }
 
