@@ -10,6 +10,8 @@ import type http from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { CertificateStore } from './server/certificates.js'
+import { Http01Challenges } from './acme/http-01.js'
+import type { AcmeManager, ManagedCertificate } from './acme/manager.js'
 import { isResolvedConfig, type ResolvedConfig } from './config/resolved.js'
 import { handleRequest, handleUpgrade, type NextFunction } from './pipeline.js'
 import { loadConfigObjectSync } from './config/load.js'
@@ -85,6 +87,9 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   readonly #connections = new Connections()
   readonly #cache: CacheLifecycle
   #certificates: CertificateStore | null = null
+  /** Automatic HTTPS: the pending HTTP-01 challenges (made with the proxy, so listeners can answer them) and the manager. */
+  readonly #acmeChallenges: Http01Challenges | null
+  #acme: AcmeManager | null = null
   #admin: { server: http.Server, address: ListeningAddress } | null = null
   #closed: Promise<void> | null = null
   readonly #ctx: ExchangeContext
@@ -92,6 +97,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   constructor (config: ResolvedConfig, options: ProxyOptions = {}) {
     super()
     this.#config = config
+    this.#acmeChallenges = config.tls?.acme != null ? new Http01Challenges() : null
     this.#logger = options.logger ?? silentLogger()
     this.#cache = new CacheLifecycle(config.cache, this.#logger)
     this.#pools = new PoolRegistry(this.#logger, this, options.lookup)
@@ -148,8 +154,12 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   /** Starts every configured listener and the admin API. Resolves with the bound addresses (port 0 becomes the real port). */
   async listen (): Promise<ListeningAddress[]> {
     this.#listening = true
+    const tls = this.#config.tls
+    // Without file certificates the store first makes its self-signed default (automatic HTTPS only).
+    if (tls !== null && this.#config.listen.some((l) => l.tls)) this.#certificates ??= await CertificateStore.create(tls, this.#logger)
     const out: ListeningAddress[] = []
     for (const l of this.#config.listen) out.push(await this.#open(l))
+    await this.#startAcme(this.#config)
     const admin = this.#config.admin
     if (admin !== null && this.#admin === null) {
       // prom-client is loaded only by a proxy that serves metrics.
@@ -171,6 +181,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       logger: this.#logger,
       connections: this.#connections,
       certificates: () => (this.#certificates ??= new CertificateStore(this.#config.tls!, this.#logger)),
+      acmeChallenges: this.#acmeChallenges,
       handler: this.handler,
       upgradeHandler: this.upgradeHandler,
       h2Upgrade: (req, res) => handleUpgrade(this.#live.runtime, this.#ctx, req, res.stream, Buffer.alloc(0), undefined, res),
@@ -330,9 +341,29 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#ctx.accessLog = config.log.access
     this.#ctx.accessLine = accessLineFor(config)
     await this.#syncListeners(config)
+    await this.#startAcme(config)
     this.#logger.info({ source, routes: config.routes.length, listen: this.addresses.map((a) => a.url) }, 'config reloaded')
     if (configReload.hasSubscribers) configReload.publish({ proxy: this.#ctx, ok: true, source })
     await this.#live.drained
+  }
+
+  /**
+   * Automatic HTTPS: once listening, orders (in the background) the names `config` manages that have no
+   * certificate yet; a reload adds its new names. acme-client and the manager load only for a config with tls.acme.
+   */
+  async #startAcme (config: ResolvedConfig): Promise<void> {
+    const acme = config.tls?.acme ?? null
+    if (acme === null || this.#certificates === null || this.#acmeChallenges === null || this.#connections.draining) return
+    if (this.#acme === null) {
+      const { AcmeManager } = await import('./acme/manager.js')
+      this.#acme = new AcmeManager(acme, this.#certificates, this.#acmeChallenges, this.#logger)
+    }
+    this.#acme.start(acme.hosts)
+  }
+
+  /** The names automatic HTTPS manages and their certificates (empty without tls.acme). */
+  certificates (): ManagedCertificate[] {
+    return this.#acme?.certificates() ?? []
   }
 
   /** True once `close` was called. */
@@ -354,6 +385,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#metrics?.close()
     await this.#connections.drain([...this.#listeners.values()].map((e) => e.server), drainTimeout, this.#logger, acceptFor)
     this.#certificates?.close()
+    this.#acme?.close()
     if (this.#admin !== null) {
       const admin = this.#admin.server
       admin.closeAllConnections()

@@ -116,6 +116,11 @@ async function serve (opts: GlobalOptions): Promise<void> {
     return applyListenOverrides(await loadConfigFile(file), opts)
   }
   const count = workerCount(opts.workers ?? loaded.config.workers, availableParallelism())
+  if (count > 1 && loaded.config.tls?.acme != null) {
+    // Each worker would order the same names, and a CA's HTTP-01 request may reach a worker without the token.
+    process.stderr.write('portico: tls.acme runs in one process for now (no shared certificate storage yet): use workers: 1 (docs/acme.md)\n')
+    process.exit(2)
+  }
   if (cluster.isPrimary && count > 1) {
     await (await import('./cluster.js')).runPrimary(loaded.config, count, logger, readConfig)
     return

@@ -111,11 +111,16 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
     })
   }
 
-  const tls = resolveServerTls(cfg, options.baseDir, issues)
+  const tls = resolveServerTls(cfg, options.baseDir, routes.flatMap((r) => r.hosts), issues)
   ;(cfg.listen ?? []).forEach((l, i) => {
-    if (l.tls === true && cfg.tls === undefined) issues.push({ path: ['listen', i, 'tls'], message: 'a TLS listener needs certificates: add tls.certificates' })
+    if (l.tls === true && cfg.tls === undefined) issues.push({ path: ['listen', i, 'tls'], message: 'a TLS listener needs certificates: add tls.certificates or tls.acme' })
     if (l.tls === true && l.redirectToHttps !== undefined && l.redirectToHttps !== false) issues.push({ path: ['listen', i, 'redirectToHttps'], message: 'only a cleartext listener redirects to https' })
   })
+  if (tls?.acme != null) {
+    const listeners = (cfg.listen ?? DEFAULTS.listen) as readonly { port: number, tls?: boolean }[]
+    if (!listeners.some((l) => l.tls !== true)) issues.push({ path: ['tls', 'acme', 'challenges'], message: 'http-01 is answered on a cleartext listener (port 80 in production): add one' })
+    if (!listeners.some((l) => l.tls === true)) issues.push({ path: ['tls', 'acme'], message: 'automatic HTTPS needs a TLS listener to serve its certificates: add one with tls: true' })
+  }
   const cache = routes.some((r) => r.cache) ? resolveCache(cfg, issues) : null
   const admin = resolveAdmin(cfg, issues)
   if (issues.length > 0) return { issues }

@@ -143,8 +143,23 @@ export interface ResolvedCertificate {
 }
 
 /** Server-side TLS. */
+/** Automatic HTTPS with the directory URL, storage path and names resolved. */
+export interface ResolvedAcme {
+  email: string
+  directoryUrl: string
+  challenges: 'http-01'[]
+  /** Absolute. */
+  storageDir: string
+  renewBefore: number
+  /** The names to manage, lower-case. */
+  hosts: string[]
+  /** PEM to trust for the directory's HTTPS, or null for the system's roots. */
+  ca: Buffer | null
+}
+
 export interface ResolvedTls {
   certificates: ResolvedCertificate[]
+  acme: ResolvedAcme | null
   minVersion: 'TLSv1.2' | 'TLSv1.3'
   ciphers?: string
   watch: boolean

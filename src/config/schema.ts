@@ -327,8 +327,31 @@ const certificate = z.strictObject({
   default: z.boolean().optional()
 })
 
+/** Automatic HTTPS: certificates obtained and renewed from an ACME CA (RFC 8555) for the routes' host names (docs/acme.md). */
+const acmeOptions = z.strictObject({
+  /** The account's contact address; the CA writes about expiring certificates and policy changes. */
+  email: z.string().regex(/^[^\s@]+@[^\s@]+$/, 'expected an email address'),
+  /** "letsencrypt", "letsencrypt-staging", or the URL of any RFC 8555 directory. */
+  directory: z.union([z.enum(['letsencrypt', 'letsencrypt-staging']), z.string().regex(/^https:\/\//, 'expected "letsencrypt", "letsencrypt-staging" or an https:// directory URL')]).optional(),
+  /** How the CA checks control of a name: "http-01" (answered on the cleartext listeners, port 80 in production). */
+  challenges: z.array(z.enum(['http-01'])).min(1).optional(),
+  /** Where the account key and the certificates are kept. */
+  storage: z.strictObject({
+    /** A directory (relative to the config file); keys are written with mode 0600. */
+    dir: z.string().min(1)
+  }).optional(),
+  /** Renew a certificate this long before it expires. */
+  renewBefore: duration.optional(),
+  /** The names to manage; by default every exact host name of the routes. */
+  hosts: z.array(z.string().min(1)).min(1).optional(),
+  /** A PEM file of CA certificates to trust for the directory's HTTPS (a private CA; tests). */
+  ca: z.string().min(1).optional()
+})
+
 const tlsOptions = z.strictObject({
-  certificates: z.array(certificate).min(1, 'expected at least one certificate'),
+  certificates: z.array(certificate).min(1, 'expected at least one certificate').optional(),
+  /** Obtain and renew certificates automatically (docs/acme.md). */
+  acme: acmeOptions.optional(),
   /** Lowest TLS version accepted. */
   minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).optional(),
   /** OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are always the modern set). */

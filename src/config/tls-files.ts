@@ -9,7 +9,7 @@ import { createSecureContext } from 'node:tls'
 import { normalizeHostKey } from '../routing/host.js'
 import type { UpstreamTls } from '../upstream/types.js'
 import { DEFAULTS } from './defaults.js'
-import type { ConfigIssue, ResolvedCertificate, ResolvedTls } from './resolved.js'
+import type { ConfigIssue, ResolvedAcme, ResolvedCertificate, ResolvedTls } from './resolved.js'
 import type { ParsedConfig, ParsedUpstream } from './schema.js'
 
 type UpstreamTlsConfig = Extract<ParsedUpstream, { tls?: unknown }>['tls']
@@ -56,10 +56,11 @@ export function resolveUpstreamTls (t: UpstreamTlsConfig, baseDir: string, at: (
 }
 
 /** Server certificates for TLS listeners, paths made absolute (the certificate store reads and watches them). */
-export function resolveServerTls (cfg: ParsedConfig, baseDir: string, issues: ConfigIssue[]): ResolvedTls | null {
+export function resolveServerTls (cfg: ParsedConfig, baseDir: string, routeHosts: readonly string[], issues: ConfigIssue[]): ResolvedTls | null {
   if (cfg.tls === undefined) return null
+  if (cfg.tls.certificates === undefined && cfg.tls.acme === undefined) issues.push({ path: ['tls'], message: 'expected tls.certificates, tls.acme or both' })
   const certificates: ResolvedCertificate[] = []
-  cfg.tls.certificates.forEach((c, i) => {
+  ;(cfg.tls.certificates ?? []).forEach((c, i) => {
     const at = ['tls', 'certificates', i]
     const hosts: string[] = []
     c.hosts.forEach((h, j) => {
@@ -79,5 +80,47 @@ export function resolveServerTls (cfg: ParsedConfig, baseDir: string, issues: Co
     }
     certificates.push({ hosts, certFile: path.resolve(baseDir, c.cert), keyFile: path.resolve(baseDir, c.key), passphrase, default: c.default ?? false })
   })
-  return { certificates, minVersion: cfg.tls.minVersion ?? DEFAULTS['tls.minVersion'], ciphers: cfg.tls.ciphers, watch: cfg.tls.watch ?? DEFAULTS['tls.watch'] }
+  const acme = cfg.tls.acme === undefined ? null : resolveAcme(cfg.tls.acme, baseDir, routeHosts, issues)
+  return { certificates, acme, minVersion: cfg.tls.minVersion ?? DEFAULTS['tls.minVersion'], ciphers: cfg.tls.ciphers, watch: cfg.tls.watch ?? DEFAULTS['tls.watch'] }
+}
+
+/** The ACME directories known by name (RFC 8555 §7.1.1). */
+const DIRECTORIES: Record<string, string> = {
+  letsencrypt: 'https://acme-v02.api.letsencrypt.org/directory',
+  'letsencrypt-staging': 'https://acme-staging-v02.api.letsencrypt.org/directory'
+}
+
+type AcmeConfig = NonNullable<NonNullable<ParsedConfig['tls']>['acme']>
+
+/**
+ * Automatic HTTPS: the names to manage are `hosts`, else every exact host name of the routes. Wildcards and prefix
+ * keys need DNS-01, which Portico does not do: they are left to `tls.certificates` (docs/acme.md).
+ */
+function resolveAcme (a: AcmeConfig, baseDir: string, routeHosts: readonly string[], issues: ConfigIssue[]): ResolvedAcme {
+  const at = ['tls', 'acme']
+  const hosts: string[] = []
+  if (a.hosts !== undefined) {
+    a.hosts.forEach((h, i) => {
+      const r = normalizeHostKey(h)
+      if ('error' in r || !isExactName(r.key)) issues.push({ path: [...at, 'hosts', i], message: 'expected an exact host name (wildcards need DNS-01, which Portico does not do)', value: h })
+      else if (!hosts.includes(r.key)) hosts.push(r.key)
+    })
+  } else {
+    for (const h of routeHosts) if (isExactName(h) && !hosts.includes(h)) hosts.push(h)
+  }
+  const directory = a.directory ?? DEFAULTS['tls.acme.directory']
+  return {
+    email: a.email,
+    directoryUrl: DIRECTORIES[directory] ?? directory,
+    challenges: a.challenges ?? [...DEFAULTS['tls.acme.challenges']],
+    storageDir: path.resolve(baseDir, a.storage?.dir ?? DEFAULTS['tls.acme.storage.dir']),
+    renewBefore: a.renewBefore ?? DEFAULTS['tls.acme.renewBefore'],
+    hosts,
+    ca: a.ca === undefined ? null : readFileIssue(a.ca, baseDir, [...at, 'ca'], issues) ?? null
+  }
+}
+
+/** A name a CA can issue for over HTTP-01: a DNS name with a dot, not a wildcard, prefix key, IP literal or "localhost". */
+function isExactName (key: string): boolean {
+  return key !== '*' && !key.startsWith('*.') && !key.endsWith('.') && key.includes('.') && !/^[\d.]+$/.test(key) && !key.includes(':') && key !== 'localhost'
 }

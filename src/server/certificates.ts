@@ -3,7 +3,8 @@
  * SNI (exact name first, then a "*.example.com" wildcard covering exactly one label, RFC 6125 §6.4.3), with a
  * default for clients that send no SNI or an unknown name. Certificates reload when their files change (and on
  * `reload()`, which SIGHUP calls) without dropping connections: a file that does not load keeps the old context and
- * logs an error.
+ * logs an error. Certificates obtained by automatic HTTPS (acme/manager.ts) are set per name at run time; the files
+ * keep priority for the names they cover. With no file certificate, the default is a self-signed one made at start.
  */
 import { readFileSync, watch, type FSWatcher } from 'node:fs'
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls'
@@ -26,12 +27,25 @@ export class CertificateStore {
   #exact = new Map<string, SecureContext>()
   #wildcard = new Map<string, SecureContext>()
   #default: SecureContext | null = null
+  readonly #managed = new Map<string, SecureContext>()
+  /** The default's material when there is no file certificate (made by `create`). */
+  readonly #generated: Loaded['material'] | null
   readonly #watchers: FSWatcher[] = []
   #timer: NodeJS.Timeout | null = null
 
-  constructor (tls: ResolvedTls, logger: Logger) {
+  /** A store for `tls`; without file certificates it first makes a self-signed default (for clients before a name has its own). */
+  static async create (tls: ResolvedTls, logger: Logger): Promise<CertificateStore> {
+    if (tls.certificates.length > 0) return new CertificateStore(tls, logger)
+    const { generate } = await import('selfsigned')
+    const notAfterDate = new Date(Date.now() + 365 * 24 * 60 * 60 * 1000)
+    const pems = await generate([{ name: 'commonName', value: 'portico default certificate' }], { keyType: 'ec', curve: 'P-256', algorithm: 'sha256', notAfterDate })
+    return new CertificateStore(tls, logger, { cert: Buffer.from(pems.cert), key: Buffer.from(pems.private) })
+  }
+
+  constructor (tls: ResolvedTls, logger: Logger, generated: Loaded['material'] | null = null) {
     this.#tls = tls
     this.#logger = logger
+    this.#generated = generated
     // At start every certificate must load (the config pass already checked them).
     this.#loaded = tls.certificates.map((spec) => ({ spec, ...this.#load(spec) }))
     this.#index()
@@ -53,7 +67,7 @@ export class CertificateStore {
   contextFor (servername: string | undefined): SecureContext | null {
     if (servername) {
       const name = servername.toLowerCase()
-      const exact = this.#exact.get(name)
+      const exact = this.#exact.get(name) ?? this.#managed.get(name)
       if (exact !== undefined) return exact
       const dot = name.indexOf('.')
       if (dot > 0) {
@@ -67,7 +81,12 @@ export class CertificateStore {
   /** The default certificate's PEM material (served when the client sends no SNI). */
   defaultMaterial (): { cert: Buffer, key: Buffer, passphrase?: string } {
     const l = this.#loaded.find((x) => x.spec.default) ?? this.#loaded[0]
-    return l.material
+    return l?.material ?? this.#generated as Loaded['material']
+  }
+
+  /** Serves `cert` (a PEM chain) and `key` for `name` from now on, unless a file certificate covers that exact name. */
+  setManaged (name: string, cert: string, key: string): void {
+    this.#managed.set(name, this.#context({ cert: Buffer.from(cert), key: Buffer.from(key) }))
   }
 
   /** Called after every reload (listeners refresh their base context). */
@@ -96,12 +115,15 @@ export class CertificateStore {
 
   #load (spec: ResolvedCertificate): { context: SecureContext, material: Loaded['material'] } {
     const material = { cert: readFileSync(spec.certFile), key: readFileSync(spec.keyFile), ...(spec.passphrase === undefined ? {} : { passphrase: spec.passphrase }) }
-    const context = createSecureContext({
+    return { context: this.#context(material), material }
+  }
+
+  #context (material: Loaded['material']): SecureContext {
+    return createSecureContext({
       ...material,
       minVersion: this.#tls.minVersion,
       ...(this.#tls.ciphers === undefined ? {} : { ciphers: this.#tls.ciphers })
     })
-    return { context, material }
   }
 
   #index (): void {
@@ -116,7 +138,7 @@ export class CertificateStore {
     }
     this.#exact = exact
     this.#wildcard = wildcard
-    this.#default = def ?? this.#loaded[0]?.context ?? null
+    this.#default = def ?? this.#loaded[0]?.context ?? (this.#generated === null ? null : this.#context(this.#generated))
   }
 
   /** Watches the directories of the files (editors and cert tools replace files by rename). */

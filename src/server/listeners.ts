@@ -23,6 +23,7 @@ import { redirectHandler } from './redirect.js'
 import { limitConnections } from './connection-limits.js'
 import type { AddressSet } from '../http/address-set.js'
 import { tlsHandshake } from '../observability/channels.js'
+import type { Http01Challenges } from '../acme/http-01.js'
 
 /** A bound listener. */
 export interface ListeningAddress {
@@ -47,6 +48,8 @@ export interface ListenerContext {
   trust: () => AddressSet | null
   /** Identifies the proxy in diagnostics-channel messages (observability/channels.ts). */
   token: object
+  /** Pending ACME HTTP-01 challenges, answered on cleartext listeners before anything else; null without automatic HTTPS. */
+  acmeChallenges: Http01Challenges | null
 }
 
 /** HTTP/2 server settings: extended CONNECT (RFC 8441) carries WebSockets over HTTP/2 streams. */
@@ -67,7 +70,12 @@ export function createListener (l: ResolvedListener, ctx: ListenerContext): AnyS
     joinDuplicateHeaders: false,
     noDelay: true
   }
-  const handler = l.redirectToHttps !== false ? redirectHandler(l.redirectToHttps, ctx.logger) : ctx.handler
+  const routed = l.redirectToHttps !== false ? redirectHandler(l.redirectToHttps, ctx.logger) : ctx.handler
+  const challenges = ctx.acmeChallenges
+  // RFC 8555 §8.3: the CA asks for the challenge over cleartext HTTP, before routing and before any redirect.
+  const handler = challenges === null || l.tls
+    ? routed
+    : (req: IncomingMessage, res: ServerResponse): void => { if (!challenges.answer(req, res)) routed(req, res) }
   let server: AnyServer
   if (l.tls) {
     const store = ctx.certificates()

@@ -263,3 +263,21 @@ upstreams: { "*": ["${node}"] }
   cli.child.kill('SIGTERM')
   assert.equal(await cli.exited, 0)
 })
+
+test('tls.acme with more than one worker is refused with status 2 (no shared certificate storage yet)', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'portico-acme-cli-'))
+  try {
+    const file = path.join(dir, 'portico.yaml')
+    writeFileSync(file, [
+      'listen: [{ host: 127.0.0.1, port: 0 }, { host: 127.0.0.1, port: 0, tls: true }]',
+      'upstreams: { example.com: ["http://127.0.0.1:9"] }',
+      'tls: { acme: { email: ops@example.com, directory: "https://127.0.0.1:9/dir" } }',
+      ''
+    ].join('\n'))
+    const r = await runCli(['--config', file, '--workers', '2'])
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, /tls\.acme runs in one process/)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

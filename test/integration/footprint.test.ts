@@ -77,10 +77,10 @@ test('a plain route loads undici\'s pool and connector, not its package entry, f
   assert.ok(!added(r, bare, 'internal/deps/undici/undici'), 'Node\'s own undici stays unloaded (unless Node loads it anyway)')
 })
 
-test('a plain route loads no Redis client, metrics library, password hasher or zlib', async () => {
+test('a plain route loads no Redis client, metrics library, password hasher, ACME client, certificate generator or zlib', async () => {
   const [r, bare] = await Promise.all([loadedBy({}), loadedBy(null)])
   assert.equal(r.status, 200)
-  for (const name of ['ioredis', 'prom-client', 'bcryptjs']) assert.deepEqual(within(r.modules, `${name}${path.sep}`), [], name)
+  for (const name of ['ioredis', 'prom-client', 'bcryptjs', 'acme-client', 'selfsigned']) assert.deepEqual(within(r.modules, `${name}${path.sep}`), [], name)
   assert.ok(!added(r, bare, 'zlib'), 'node:zlib stays unloaded (unless Node loads it anyway)')
 })
 

@@ -1,0 +1,187 @@
+/**
+ * Automatic HTTPS (docs/acme.md): for every managed name, a certificate from the ACME CA (RFC 8555), obtained in
+ * the background once the listeners are open and renewed `renewBefore` its expiry, installed in the certificate
+ * store (SNI) without a restart or a dropped connection. Until a name has one, its clients get the default
+ * certificate. A failed order is logged once with the CA's problem document and retried with exponential backoff
+ * (1 minute doubling to 6 hours, with jitter); the names that have certificates keep being served. acme-client is
+ * loaded only by a config that uses automatic HTTPS.
+ */
+import https from 'node:https'
+import { X509Certificate } from 'node:crypto'
+import type { ResolvedAcme } from '../config/resolved.js'
+import type { Logger } from '../observability/logger.js'
+import type { CertificateStore } from '../server/certificates.js'
+import type { Http01Challenges } from './http-01.js'
+import { AcmeDiskStorage, issuerName, type StoredCertificate } from './storage.js'
+
+type AcmeModule = typeof import('acme-client')
+type AcmeClient = InstanceType<AcmeModule['Client']>
+
+const RETRY_FIRST_MS = 60_000
+const RETRY_MAX_MS = 6 * 60 * 60 * 1000
+/** How often a certificate that is not due yet is looked at again (timers cannot wait months). */
+const CHECK_EVERY_MS = 12 * 60 * 60 * 1000
+
+/** What `GET /certificates` and the logs say about one managed name. */
+export interface ManagedCertificate {
+  name: string
+  state: 'valid' | 'pending' | 'failed'
+  issuer: string | null
+  notAfter: string | null
+  /** When it is renewed next (or the next try after a failure). */
+  nextAttempt: string | null
+  lastError: string | null
+}
+
+interface NameState {
+  name: string
+  cert: StoredCertificate | null
+  failures: number
+  timer: NodeJS.Timeout | null
+  next: number | null
+  lastError: string | null
+  busy: boolean
+}
+
+export class AcmeManager {
+  readonly #settings: ResolvedAcme
+  readonly #store: CertificateStore
+  readonly #challenges: Http01Challenges
+  readonly #logger: Logger
+  readonly #storage: AcmeDiskStorage
+  readonly #names = new Map<string, NameState>()
+  #client: Promise<{ acme: AcmeModule, client: AcmeClient }> | null = null
+  #closed = false
+
+  constructor (settings: ResolvedAcme, store: CertificateStore, challenges: Http01Challenges, logger: Logger) {
+    this.#settings = settings
+    this.#store = store
+    this.#challenges = challenges
+    this.#logger = logger.child({ acme: settings.directoryUrl })
+    this.#storage = new AcmeDiskStorage(settings.storageDir)
+  }
+
+  /** Installs the stored certificates at once and orders or renews the rest in the background. */
+  start (names: readonly string[] = this.#settings.hosts): void {
+    for (const name of names) {
+      if (this.#names.has(name)) continue
+      const state: NameState = { name, cert: null, failures: 0, timer: null, next: null, lastError: null, busy: false }
+      this.#names.set(name, state)
+      let stored: StoredCertificate | null = null
+      try {
+        stored = this.#storage.certificate(name)
+      } catch (err) {
+        this.#logger.error({ name, err: (err as Error).message }, 'cannot read the stored certificate')
+      }
+      if (stored !== null && stored.notAfter.getTime() > Date.now()) {
+        this.#install(state, stored, 'loaded from storage')
+        this.#schedule(state, this.#dueAt(stored))
+      } else {
+        this.#schedule(state, Date.now())
+      }
+    }
+  }
+
+  /** The managed names and their certificates. */
+  certificates (): ManagedCertificate[] {
+    return [...this.#names.values()].map((s) => ({
+      name: s.name,
+      state: s.cert !== null ? 'valid' : s.failures > 0 ? 'failed' : 'pending',
+      issuer: s.cert?.issuer ?? null,
+      notAfter: s.cert?.notAfter.toISOString() ?? null,
+      nextAttempt: s.next === null ? null : new Date(s.next).toISOString(),
+      lastError: s.lastError
+    }))
+  }
+
+  close (): void {
+    this.#closed = true
+    for (const s of this.#names.values()) if (s.timer !== null) clearTimeout(s.timer)
+  }
+
+  /** When a certificate is due for renewal: `renewBefore` its expiry, less up to 1% of its lifetime of jitter. */
+  #dueAt (c: StoredCertificate): number {
+    return c.notAfter.getTime() - this.#settings.renewBefore - Math.random() * 0.01 * Math.max(0, c.notAfter.getTime() - Date.now())
+  }
+
+  #schedule (state: NameState, at: number): void {
+    if (this.#closed) return
+    if (state.timer !== null) clearTimeout(state.timer)
+    state.next = at
+    const wait = Math.min(Math.max(0, at - Date.now()), CHECK_EVERY_MS)
+    state.timer = setTimeout(() => {
+      state.timer = null
+      if (Date.now() + 1000 < at) this.#schedule(state, at)
+      else void this.#order(state)
+    }, wait)
+    state.timer.unref()
+  }
+
+  async #order (state: NameState): Promise<void> {
+    if (this.#closed || state.busy) return
+    state.busy = true
+    const started = Date.now()
+    try {
+      const { acme, client } = await this.#acmeClient()
+      const [key, csr] = await acme.crypto.createCsr({ commonName: state.name, altNames: [state.name] }, await acme.crypto.createPrivateEcdsaKey())
+      const cert = await client.auto({
+        csr,
+        email: this.#settings.email,
+        termsOfServiceAgreed: true,
+        challengePriority: this.#settings.challenges,
+        // The CA checks the challenge; Portico's own pre-check would resolve the name from here, which proves nothing.
+        skipChallengeVerification: true,
+        challengeCreateFn: async (_authz, challenge, keyAuthorization) => { this.#challenges.set(challenge.token, keyAuthorization) },
+        challengeRemoveFn: async (_authz, challenge) => { this.#challenges.delete(challenge.token) }
+      })
+      if (this.#closed) return
+      const leaf = new X509Certificate(cert)
+      const stored: StoredCertificate = { cert, key: key.toString(), notAfter: new Date(leaf.validTo), issuer: issuerName(leaf) }
+      this.#storage.saveCertificate(state.name, stored.cert, stored.key)
+      const renewal = state.cert !== null
+      state.failures = 0
+      state.lastError = null
+      this.#install(state, stored, renewal ? 'renewed' : 'obtained', Date.now() - started)
+      // A certificate shorter-lived than renewBefore is due at once: look again at the next check, not in a loop.
+      const due = this.#dueAt(stored)
+      this.#schedule(state, due <= Date.now() ? Date.now() + CHECK_EVERY_MS : due)
+    } catch (err) {
+      if (this.#closed) return
+      state.failures++
+      state.lastError = (err as Error).message
+      const backoff = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (state.failures - 1))
+      const retryAt = Date.now() + backoff / 2 + Math.random() * backoff / 2
+      // The problem document's detail is in the message (acme-client); said once per failure, never thrown.
+      this.#logger.error({ name: state.name, err: state.lastError, failures: state.failures, retryAt: new Date(retryAt).toISOString(), keptCertificate: state.cert !== null },
+        'certificate order failed; retrying later')
+      this.#schedule(state, retryAt)
+    } finally {
+      state.busy = false
+    }
+  }
+
+  #install (state: NameState, c: StoredCertificate, how: string, ms?: number): void {
+    state.cert = c
+    this.#store.setManaged(state.name, c.cert, c.key)
+    this.#logger.info({ name: state.name, issuer: c.issuer, notAfter: c.notAfter.toISOString(), ...(ms === undefined ? {} : { ms }) }, `certificate ${how}`)
+  }
+
+  /** acme-client and the account (its key created and stored on first use), loaded once. */
+  #acmeClient (): Promise<{ acme: AcmeModule, client: AcmeClient }> {
+    this.#client ??= (async () => {
+      const acme = (await import('acme-client')).default as unknown as AcmeModule
+      if (this.#settings.ca !== null) {
+        // acme-client talks through its own axios instance: the private CA is trusted there, for the directory only.
+        acme.axios.defaults.httpsAgent = new https.Agent({ ca: this.#settings.ca, keepAlive: true })
+      }
+      let accountKey = this.#storage.accountKey()
+      if (accountKey === null) {
+        accountKey = (await acme.crypto.createPrivateEcdsaKey()).toString()
+        this.#storage.saveAccountKey(accountKey)
+      }
+      return { acme, client: new acme.Client({ directoryUrl: this.#settings.directoryUrl, accountKey }) }
+    })()
+    this.#client.catch(() => { this.#client = null })
+    return this.#client
+  }
+}

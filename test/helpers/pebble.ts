@@ -1,0 +1,97 @@
+/**
+ * A real ACME CA for the tests: Debian's `pebble` (Let's Encrypt's test CA) with `pebble-challtestsrv` as its DNS
+ * server (every name resolves to 127.0.0.1), both on free loopback ports, Pebble's own HTTPS on a certificate made
+ * for the run. Pebble validates HTTP-01 on `httpPort`: the port of the Portico listener under test. Without the
+ * binaries: on CI (`CI=true`) `startPebble` throws, elsewhere it returns null and the caller skips loudly.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import https from 'node:https'
+import os from 'node:os'
+import path from 'node:path'
+import { generate } from 'selfsigned'
+import { closedPort } from './servers.js'
+import { until } from './poll.js'
+
+export interface Pebble {
+  /** The ACME directory URL. */
+  directory: string
+  /** PEM file of the certificate Pebble's HTTPS listeners serve (trust it for the directory). */
+  caFile: string
+  /** Pebble's issuing root (PEM), from its management port: what a client of the issued certificates trusts. */
+  root (): Promise<string>
+  stop (): Promise<void>
+}
+
+export const NO_PEBBLE = 'pebble not installed: ACME tests skipped (apt-get install pebble)'
+
+function installed (bin: string): boolean {
+  try {
+    accessSync(`/usr/bin/${bin}`, constants.X_OK)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function fetchText (url: string, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    https.get(url, { ca }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => { body += c })
+      res.on('end', () => res.statusCode === 200 ? resolve(body) : reject(new Error(`${url}: ${String(res.statusCode)}`)))
+    }).on('error', reject)
+  })
+}
+
+/** Starts Pebble validating HTTP-01 on `httpPort`, or returns null (not on CI) when it is not installed. */
+export async function startPebble (httpPort: number): Promise<Pebble | null> {
+  if (!installed('pebble') || !installed('pebble-challtestsrv')) {
+    if (process.env.CI === 'true') throw new Error(NO_PEBBLE)
+    return null
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'portico-pebble-'))
+  const pems = await generate([{ name: 'commonName', value: '127.0.0.1' }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+    extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'localhost' }] }]
+  })
+  const caFile = path.join(dir, 'pebble-cert.pem')
+  writeFileSync(caFile, pems.cert)
+  writeFileSync(path.join(dir, 'pebble-key.pem'), pems.private)
+  const [dns, acme, management, challManagement] = await Promise.all([closedPort(), closedPort(), closedPort(), closedPort()])
+  writeFileSync(path.join(dir, 'pebble.json'), JSON.stringify({
+    pebble: {
+      listenAddress: `127.0.0.1:${acme}`,
+      managementListenAddress: `127.0.0.1:${management}`,
+      certificate: caFile,
+      privateKey: path.join(dir, 'pebble-key.pem'),
+      httpPort,
+      tlsPort: await closedPort(),
+      ocspResponderURL: '',
+      externalAccountBindingRequired: false
+    }
+  }))
+  const children: ChildProcess[] = [
+    spawn('pebble-challtestsrv', ['-dns01', `127.0.0.1:${dns}`, '-defaultIPv4', '127.0.0.1', '-defaultIPv6', '', '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `127.0.0.1:${challManagement}`], { stdio: 'ignore' }),
+    spawn('pebble', ['-config', path.join(dir, 'pebble.json'), '-dnsserver', `127.0.0.1:${dns}`], {
+      stdio: 'ignore',
+      // No random validation sleeps; no rejected nonces (the client would retry them, only slower).
+      env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' }
+    })
+  ]
+  const directory = `https://127.0.0.1:${acme}/dir`
+  const up = await until(async () => { try { await fetchText(directory, pems.cert); return true } catch { return false } }, { ms: 10_000, every: 100 })
+  const stop = async (): Promise<void> => {
+    for (const c of children) c.kill()
+    await Promise.all(children.map((c) => c.exitCode !== null ? null : new Promise((resolve) => c.once('exit', resolve))))
+    rmSync(dir, { recursive: true, force: true })
+  }
+  if (!up) {
+    await stop()
+    throw new Error('pebble did not start within 10 s')
+  }
+  return { directory, caFile, root: () => fetchText(`https://127.0.0.1:${management}/roots/0`, pems.cert), stop }
+}
