@@ -20,6 +20,9 @@ export interface Pebble {
   caFile: string
   /** Pebble's issuing root (PEM), from its management port: what a client of the issued certificates trusts. */
   root (): Promise<string>
+  /** SIGSTOP / SIGCONT the CA: requests to it wait (a slow CA), nothing fails. */
+  pause (): void
+  resume (): void
   stop (): Promise<void>
 }
 
@@ -93,5 +96,15 @@ export async function startPebble (httpPort: number): Promise<Pebble | null> {
     await stop()
     throw new Error('pebble did not start within 10 s')
   }
-  return { directory, caFile, root: () => fetchText(`https://127.0.0.1:${management}/roots/0`, pems.cert), stop }
+  return {
+    directory,
+    caFile,
+    root: () => fetchText(`https://127.0.0.1:${management}/roots/0`, pems.cert),
+    pause: () => { children[1].kill('SIGSTOP') },
+    resume: () => { children[1].kill('SIGCONT') },
+    stop: async () => {
+      children[1].kill('SIGCONT')
+      await stop()
+    }
+  }
 }

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import https from 'node:https'
 import tls from 'node:tls'
 import { X509Certificate } from 'node:crypto'
 import { captureLogs, closedPort, send, startOrigin } from '../helpers/servers.js'
@@ -71,6 +72,7 @@ test('certificates for two names by HTTP-01 from an ACME CA, served by SNI, stor
   assert.equal(statSync(path.join(storage, 'account-key.pem')).mode & 0o777, 0o600)
   const obtained = logs.lines.filter((l) => l.msg === 'certificate obtained')
   assert.equal(obtained.length, 2)
+  t.diagnostic(`issuance against Pebble, ms per name: ${obtained.map((l) => String(l.ms)).join(', ')}`)
   // The cleartext listener still routes everything else.
   assert.equal((await send(`${plain.url}/x`, { headers: { host: 'a.test' } })).status, 200)
   await proxy.close({ drainTimeout: 500 })
@@ -114,4 +116,64 @@ test('a challenge the CA cannot complete is logged and retried later; the other 
   const [state] = proxy.certificates()
   assert.equal(state.state, 'failed')
   assert.ok(state.lastError !== null && state.lastError.length > 0)
+})
+
+test('renewal: a certificate due for renewal is replaced in the SNI table while a keep-alive connection stays open', async (t) => {
+  const httpPort = await closedPort()
+  const pebble = await startPebble(httpPort)
+  if (pebble === null) {
+    t.skip(NO_PEBBLE)
+    return
+  }
+  const storage = mkdtempSync(path.join(os.tmpdir(), 'portico-acme-'))
+  const origin = await startOrigin()
+  t.after(async () => {
+    await pebble.stop()
+    await origin.close()
+    rmSync(storage, { recursive: true, force: true })
+  })
+  const { createProxy } = await import('../../src/index.js')
+  const base = {
+    listen: [{ host: '127.0.0.1', port: httpPort }, { host: '127.0.0.1', port: 0, tls: true }],
+    upstreams: { 'a.test': [origin.url] },
+    tls: { acme: { email: 'ops@example.com', directory: pebble.directory, ca: pebble.caFile, storage: { dir: storage } } }
+  }
+  const root = await pebble.root()
+  const first = createProxy(base)
+  const [, s1] = await first.listen()
+  await eventually('a first certificate', async () => (await peerCertificate(s1.port, 'a.test', root)).authorized, { ms: 30_000, every: 100 })
+  const before = (await peerCertificate(s1.port, 'a.test', root)).leaf.serialNumber
+  await first.close({ drainTimeout: 500 })
+
+  // Pebble's certificates live five years: a renewBefore longer than that makes the stored one due at start.
+  // The CA is held still until a connection has been made on the stored certificate.
+  pebble.pause()
+  const logs = captureLogs()
+  const proxy = createProxy({ ...base, tls: { acme: { ...base.tls.acme, renewBefore: '2000d' } } }, { logger: logs.logger })
+  const [, secure] = await proxy.listen()
+  t.after(() => proxy.close({ drainTimeout: 500 }))
+  // A keep-alive connection made on the stored certificate (before the renewal lands)...
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: root, servername: 'a.test' })
+  t.after(() => agent.destroy())
+  const get = (): Promise<{ status: number, serial: string, socket: tls.TLSSocket }> => new Promise((resolve, reject) => {
+    https.get({ host: '127.0.0.1', port: secure.port, path: '/', headers: { host: 'a.test' }, agent, servername: 'a.test' }, (res) => {
+      const socket = res.socket as tls.TLSSocket
+      const serial = socket.getPeerX509Certificate()?.serialNumber ?? ''
+      res.resume()
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, serial, socket }))
+    }).on('error', reject)
+  })
+  const early = await get()
+  assert.equal(early.status, 200)
+  assert.ok(logs.lines.some((l) => l.msg === 'certificate loaded from storage'))
+  pebble.resume()
+  await eventually('the renewal', () => logs.lines.some((l) => l.msg === 'certificate renewed'), { ms: 30_000, every: 100 })
+  t.diagnostic(`renewal against Pebble (including the time the CA was held): ${String(logs.lines.find((l) => l.msg === 'certificate renewed')?.ms)} ms`)
+  // ...keeps serving on the same connection with the certificate it shook hands with; a new handshake gets the new one.
+  const later = await get()
+  assert.equal(later.status, 200)
+  assert.equal(later.socket, early.socket, 'the same TLS connection')
+  const fresh = (await peerCertificate(secure.port, 'a.test', root)).leaf.serialNumber
+  assert.notEqual(fresh, before, 'a new handshake gets the renewed certificate')
+  assert.equal(early.serial, before)
 })
