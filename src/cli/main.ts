@@ -264,6 +264,19 @@ async function check (opts: GlobalOptions): Promise<void> {
   }
   const admin = loaded.config.admin
   if (admin !== null) lines.push(`admin: ${admin.host}:${admin.port}${admin.token !== null ? ' (bearer token)' : ''}`)
+  const acme = loaded.config.tls?.acme ?? null
+  if (acme !== null) {
+    const { AcmeDiskStorage } = await import('../acme/storage.js')
+    const storage = new AcmeDiskStorage(acme.storageDir)
+    lines.push(`automatic HTTPS: ${acme.directoryUrl}, storage ${acme.storageDir}`)
+    for (const name of acme.hosts) {
+      const c = storage.certificate(name)
+      const renews = c === null ? null : new Date(c.notAfter.getTime() - acme.renewBefore)
+      lines.push(`  ${name.padEnd(28)} ${c === null ? 'not obtained yet' : `${c.issuer}, expires ${c.notAfter.toISOString()}, renews from ${(renews as Date).toISOString()}`}`)
+    }
+    const unmanaged = [...new Set(loaded.config.routes.flatMap((r) => r.hosts))].filter((h) => !acme.hosts.includes(h) && (h.startsWith('*.') || h.endsWith('.')))
+    if (unmanaged.length > 0) lines.push(`  not managed (wildcards and prefix keys need DNS-01; serve them with tls.certificates): ${unmanaged.join(', ')}`)
+  }
   process.stdout.write(`${lines.join('\n')}\n`)
   await proxy.close({ drainTimeout: 0 })
 }

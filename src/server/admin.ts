@@ -37,6 +37,8 @@ export interface AdminTarget {
   describeRoutes (): unknown
   explain (host: string, path: string, method: string): Explanation
   pools (): PoolSnapshot[]
+  /** The names automatic HTTPS manages, with issuer, expiry and next renewal (empty without tls.acme). */
+  certificates (): unknown[]
 }
 
 const MAX_BODY = 64 * 1024
@@ -124,6 +126,9 @@ export function createAdminServer (target: AdminTarget, token: string | null, lo
       }
       case '/pools':
         if (get()) json(res, 200, target.pools())
+        return
+      case '/certificates':
+        if (get()) json(res, 200, target.certificates())
         return
       case '/cache/stats': {
         if (!get()) return

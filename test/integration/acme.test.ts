@@ -11,7 +11,8 @@ import path from 'node:path'
 import https from 'node:https'
 import tls from 'node:tls'
 import { X509Certificate } from 'node:crypto'
-import { captureLogs, closedPort, send, startOrigin } from '../helpers/servers.js'
+import { writeFileSync } from 'node:fs'
+import { captureLogs, closedPort, runCli, send, startOrigin } from '../helpers/servers.js'
 import { NO_PEBBLE, startPebble } from '../helpers/pebble.js'
 import { eventually } from '../helpers/poll.js'
 
@@ -77,6 +78,19 @@ test('certificates for two names by HTTP-01 from an ACME CA, served by SNI, stor
   assert.equal((await send(`${plain.url}/x`, { headers: { host: 'a.test' } })).status, 200)
   await proxy.close({ drainTimeout: 500 })
 
+  // portico check lists the managed names with what storage holds, and the names it cannot manage.
+  const file = path.join(storage, 'check.yaml')
+  writeFileSync(file, [
+    'listen: [{ host: 127.0.0.1, port: 0 }, { host: 127.0.0.1, port: 0, tls: true }]',
+    `upstreams: { a.test: ["${origin.url}"], b.test: ["${origin.url}"], "*.wild.test": ["${origin.url}"] }`,
+    `tls: { acme: { email: ops@example.com, directory: "${pebble.directory}", storage: { dir: "${storage}" } } }`,
+    ''
+  ].join('\n'))
+  const check = await runCli(['check', '--config', file])
+  assert.equal(check.code, 0, check.stderr)
+  assert.match(check.stdout, /a\.test +Pebble Intermediate CA [0-9a-f]+, expires \d{4}-/)
+  assert.match(check.stdout, /not managed .*\*\.wild\.test/)
+
   // The next start serves the stored certificates at once and orders nothing.
   const logs2 = captureLogs()
   const again = createProxy({ ...config, listen: [{ host: '127.0.0.1', port: httpPort }, { host: '127.0.0.1', port: 0, tls: true }] }, { logger: logs2.logger })
@@ -104,6 +118,7 @@ test('a challenge the CA cannot complete is logged and retried later; the other 
   const logs = captureLogs()
   const proxy = createProxy({
     listen: [{ host: '127.0.0.1', port: 0 }, { host: '127.0.0.1', port: 0, tls: true }],
+    admin: { host: '127.0.0.1', port: 0 },
     upstreams: { 'a.test': ['http://127.0.0.1:9'] },
     tls: { acme: { email: 'ops@example.com', directory: pebble.directory, ca: pebble.caFile, storage: { dir: storage } } }
   }, { logger: logs.logger })
@@ -116,6 +131,10 @@ test('a challenge the CA cannot complete is logged and retried later; the other 
   const [state] = proxy.certificates()
   assert.equal(state.state, 'failed')
   assert.ok(state.lastError !== null && state.lastError.length > 0)
+  // The admin API says the same.
+  const listed = JSON.parse((await send(`${proxy.adminAddress?.url ?? ''}/certificates`)).body.toString()) as { name: string, state: string, nextAttempt: string }[]
+  assert.deepEqual(listed.map((c) => [c.name, c.state]), [['a.test', 'failed']])
+  assert.equal(listed[0].nextAttempt, failed.retryAt)
 })
 
 test('renewal: a certificate due for renewal is replaced in the SNI table while a keep-alive connection stays open', async (t) => {
