@@ -77,6 +77,7 @@ export class AcmeManager {
         this.#install(state, stored, 'loaded from storage')
         this.#schedule(state, this.#dueAt(stored))
       } else {
+        if (this.#settings.pending === 'refuse') this.#store.refuseUntilManaged(name)
         this.#logger.info({ name }, 'certificate pending')
         this.#schedule(state, Date.now())
       }

@@ -96,6 +96,7 @@ export const DEFAULTS = {
   'tls.acme.challenges': ['http-01'],
   'tls.acme.storage.dir': './portico-data',
   'tls.acme.renewBefore': ms('30d'),
+  'tls.acme.pending': 'default',
   'cache': false,
   'cache.store': 'memory',
   'cache.maxSize': bytes('256mb'),

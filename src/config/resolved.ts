@@ -155,6 +155,8 @@ export interface ResolvedAcme {
   hosts: string[]
   /** PEM to trust for the directory's HTTPS, or null for the system's roots. */
   ca: Buffer | null
+  /** Until a name has its certificate: the default certificate, or a refused handshake. */
+  pending: 'default' | 'refuse'
 }
 
 export interface ResolvedTls {

@@ -345,7 +345,9 @@ const acmeOptions = z.strictObject({
   /** The names to manage; by default every exact host name of the routes. */
   hosts: z.array(z.string().min(1)).min(1).optional(),
   /** A PEM file of CA certificates to trust for the directory's HTTPS (a private CA; tests). */
-  ca: z.string().min(1).optional()
+  ca: z.string().min(1).optional(),
+  /** Until a managed name has its certificate: serve the default certificate ("default"), or refuse the handshake ("refuse"). */
+  pending: z.enum(['default', 'refuse']).optional()
 })
 
 const tlsOptions = z.strictObject({

@@ -116,7 +116,8 @@ function resolveAcme (a: AcmeConfig, baseDir: string, routeHosts: readonly strin
     storageDir: path.resolve(baseDir, a.storage?.dir ?? DEFAULTS['tls.acme.storage.dir']),
     renewBefore: a.renewBefore ?? DEFAULTS['tls.acme.renewBefore'],
     hosts,
-    ca: a.ca === undefined ? null : readFileIssue(a.ca, baseDir, [...at, 'ca'], issues) ?? null
+    ca: a.ca === undefined ? null : readFileIssue(a.ca, baseDir, [...at, 'ca'], issues) ?? null,
+    pending: a.pending ?? DEFAULTS['tls.acme.pending']
   }
 }
 

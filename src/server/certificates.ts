@@ -28,6 +28,7 @@ export class CertificateStore {
   #wildcard = new Map<string, SecureContext>()
   #default: SecureContext | null = null
   readonly #managed = new Map<string, SecureContext>()
+  readonly #refused = new Set<string>()
   /** The default's material when there is no file certificate (made by `create`). */
   readonly #generated: Loaded['material'] | null
   readonly #watchers: FSWatcher[] = []
@@ -59,7 +60,12 @@ export class CertificateStore {
       minVersion: this.#tls.minVersion,
       ...(this.#tls.ciphers === undefined ? {} : { ciphers: this.#tls.ciphers }),
       honorCipherOrder: true,
-      SNICallback: (name, cb) => cb(null, this.contextFor(name) ?? undefined)
+      SNICallback: (name, cb) => {
+        const context = this.contextFor(name)
+        // tls.acme.pending: refuse — a managed name without its certificate yet gets no handshake (an alert), not the default.
+        if (context === this.#default && this.#refused.has(name.toLowerCase())) cb(new Error(`no certificate for ${name} yet`))
+        else cb(null, context ?? undefined)
+      }
     }
   }
 
@@ -87,6 +93,12 @@ export class CertificateStore {
   /** Serves `cert` (a PEM chain) and `key` for `name` from now on, unless a file certificate covers that exact name. */
   setManaged (name: string, cert: string, key: string): void {
     this.#managed.set(name, this.#context({ cert: Buffer.from(cert), key: Buffer.from(key) }))
+    this.#refused.delete(name)
+  }
+
+  /** Refuses handshakes for `name` until `setManaged` gives it a certificate (tls.acme.pending: refuse). */
+  refuseUntilManaged (name: string): void {
+    if (!this.#managed.has(name)) this.#refused.add(name)
   }
 
   /** Called after every reload (listeners refresh their base context). */

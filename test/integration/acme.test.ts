@@ -101,7 +101,7 @@ test('certificates for two names by HTTP-01 from an ACME CA, served by SNI, stor
   assert.equal(logs2.lines.filter((l) => l.msg === 'certificate obtained').length, 0)
 })
 
-test('a challenge the CA cannot complete is logged and retried later; the other names are served meanwhile', async (t) => {
+test('a challenge the CA cannot complete is logged and retried later; pending: refuse refuses that name\'s handshakes meanwhile', async (t) => {
   const httpPort = await closedPort()
   const pebble = await startPebble(httpPort)
   if (pebble === null) {
@@ -120,9 +120,12 @@ test('a challenge the CA cannot complete is logged and retried later; the other 
     listen: [{ host: '127.0.0.1', port: 0 }, { host: '127.0.0.1', port: 0, tls: true }],
     admin: { host: '127.0.0.1', port: 0 },
     upstreams: { 'a.test': ['http://127.0.0.1:9'] },
-    tls: { acme: { email: 'ops@example.com', directory: pebble.directory, ca: pebble.caFile, storage: { dir: storage } } }
+    tls: { acme: { email: 'ops@example.com', directory: pebble.directory, ca: pebble.caFile, storage: { dir: storage }, pending: 'refuse' as const } }
   }, { logger: logs.logger })
-  await proxy.listen()
+  const [, secure] = await proxy.listen()
+  // The pending name gets no handshake; any other name still gets the default certificate.
+  await assert.rejects(peerCertificate(secure.port, 'a.test', await pebble.root()))
+  assert.equal((await peerCertificate(secure.port, 'other.test', await pebble.root())).authorized, false)
   t.after(() => proxy.close({ drainTimeout: 500 }))
   await eventually('the failure is logged', () => logs.lines.some((l) => l.msg === 'certificate order failed; retrying later'), { ms: 30_000, every: 100 })
   const failed = logs.lines.find((l) => l.msg === 'certificate order failed; retrying later') as { name: string, err: string, retryAt: string }
