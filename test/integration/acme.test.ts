@@ -3,7 +3,7 @@
  * names obtained by HTTP-01 on the cleartext listener, served by SNI to a client that trusts Pebble's root, kept on
  * disk with private keys 0600 and loaded from there by the next start without a new order.
  */
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import os from 'node:os'
@@ -12,8 +12,8 @@ import https from 'node:https'
 import tls from 'node:tls'
 import { X509Certificate } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
-import { captureLogs, closedPort, runCli, send, startOrigin } from '../helpers/servers.js'
-import { NO_PEBBLE, startPebble } from '../helpers/pebble.js'
+import { captureLogs, closedPort, runCli, send, startOrigin, type Origin } from '../helpers/servers.js'
+import { NO_PEBBLE, startPebble, type Pebble } from '../helpers/pebble.js'
 import { eventually } from '../helpers/poll.js'
 
 /** The leaf certificate a TLS client gets for `servername`, and whether it verified against `ca`. */
@@ -29,12 +29,16 @@ function peerCertificate (port: number, servername: string, ca: string): Promise
   })
 }
 
-test('certificates for two names by HTTP-01 from an ACME CA, served by SNI, stored 0600 and reused by the next start', async (t) => {
+/**
+ * Pebble validating HTTP-01 on a free port (for the cleartext listener under test), a storage directory and an
+ * origin, all removed after the test; null (the test skipped) without Pebble.
+ */
+async function acmeSetup (t: TestContext): Promise<{ httpPort: number, pebble: Pebble, storage: string, origin: Origin } | null> {
   const httpPort = await closedPort()
   const pebble = await startPebble(httpPort)
   if (pebble === null) {
     t.skip(NO_PEBBLE)
-    return
+    return null
   }
   const storage = mkdtempSync(path.join(os.tmpdir(), 'portico-acme-'))
   const origin = await startOrigin()
@@ -43,6 +47,13 @@ test('certificates for two names by HTTP-01 from an ACME CA, served by SNI, stor
     await origin.close()
     rmSync(storage, { recursive: true, force: true })
   })
+  return { httpPort, pebble, storage, origin }
+}
+
+test('certificates for two names by HTTP-01 from an ACME CA, served by SNI, stored 0600 and reused by the next start', async (t) => {
+  const setup = await acmeSetup(t)
+  if (setup === null) return
+  const { httpPort, pebble, storage, origin } = setup
   const { createProxy } = await import('../../src/index.js')
   const config = {
     listen: [{ host: '127.0.0.1', port: httpPort }, { host: '127.0.0.1', port: 0, tls: true }],
@@ -102,17 +113,9 @@ test('certificates for two names by HTTP-01 from an ACME CA, served by SNI, stor
 })
 
 test('a challenge the CA cannot complete is logged and retried later; pending: refuse refuses that name\'s handshakes meanwhile', async (t) => {
-  const httpPort = await closedPort()
-  const pebble = await startPebble(httpPort)
-  if (pebble === null) {
-    t.skip(NO_PEBBLE)
-    return
-  }
-  const storage = mkdtempSync(path.join(os.tmpdir(), 'portico-acme-'))
-  t.after(async () => {
-    await pebble.stop()
-    rmSync(storage, { recursive: true, force: true })
-  })
+  const setup = await acmeSetup(t)
+  if (setup === null) return
+  const { pebble, storage } = setup
   const { createProxy } = await import('../../src/index.js')
   // The cleartext listener is not on the port Pebble validates: every HTTP-01 challenge fails.
   const logs = captureLogs()
@@ -141,19 +144,9 @@ test('a challenge the CA cannot complete is logged and retried later; pending: r
 })
 
 test('renewal: a certificate due for renewal is replaced in the SNI table while a keep-alive connection stays open', async (t) => {
-  const httpPort = await closedPort()
-  const pebble = await startPebble(httpPort)
-  if (pebble === null) {
-    t.skip(NO_PEBBLE)
-    return
-  }
-  const storage = mkdtempSync(path.join(os.tmpdir(), 'portico-acme-'))
-  const origin = await startOrigin()
-  t.after(async () => {
-    await pebble.stop()
-    await origin.close()
-    rmSync(storage, { recursive: true, force: true })
-  })
+  const setup = await acmeSetup(t)
+  if (setup === null) return
+  const { httpPort, pebble, storage, origin } = setup
   const { createProxy } = await import('../../src/index.js')
   const base = {
     listen: [{ host: '127.0.0.1', port: httpPort }, { host: '127.0.0.1', port: 0, tls: true }],
