@@ -355,10 +355,10 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     const acme = config.tls?.acme ?? null
     if (acme === null || this.#certificates === null || this.#acmeChallenges === null || this.#connections.draining) return
     if (this.#acme === null) {
-      const { AcmeManager } = await import('./acme/manager.js')
-      this.#acme = new AcmeManager(acme, this.#certificates, this.#acmeChallenges, this.#logger)
+      const [{ AcmeManager }, { openAcmeStorage }] = await Promise.all([import('./acme/manager.js'), import('./acme/storage.js')])
+      this.#acme = new AcmeManager(acme, await openAcmeStorage(acme.storage), this.#certificates, this.#acmeChallenges, this.#logger)
     }
-    this.#acme.start(acme.hosts)
+    await this.#acme.start(acme.hosts)
   }
 
   /** The names automatic HTTPS manages and their certificates (empty without tls.acme). */
@@ -385,7 +385,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
     this.#metrics?.close()
     await this.#connections.drain([...this.#listeners.values()].map((e) => e.server), drainTimeout, this.#logger, acceptFor)
     this.#certificates?.close()
-    this.#acme?.close()
+    await this.#acme?.close()
     if (this.#admin !== null) {
       const admin = this.#admin.server
       admin.closeAllConnections()

@@ -12,7 +12,7 @@ import type { ResolvedAcme } from '../config/resolved.js'
 import type { Logger } from '../observability/logger.js'
 import type { CertificateStore } from '../server/certificates.js'
 import type { Http01Challenges } from './http-01.js'
-import { AcmeDiskStorage, issuerName, type StoredCertificate } from './storage.js'
+import { issuerName, type AcmeStorage, type StoredCertificate } from './storage.js'
 
 type AcmeModule = typeof import('acme-client')
 type AcmeClient = InstanceType<AcmeModule['Client']>
@@ -21,6 +21,12 @@ const RETRY_FIRST_MS = 60_000
 const RETRY_MAX_MS = 6 * 60 * 60 * 1000
 /** How often a certificate that is not due yet is looked at again (timers cannot wait months). */
 const CHECK_EVERY_MS = 12 * 60 * 60 * 1000
+/** How long an order may hold a name's lock; a lock left by a crashed instance expires after this. */
+const LOCK_TTL_MS = 10 * 60 * 1000
+/** With the lock held elsewhere: how soon storage is looked at again for the certificate the holder stores. */
+const LOCKED_RECHECK_MS = 2000
+/** How long a shared HTTP-01 answer stays in storage. */
+const CHALLENGE_TTL_MS = 10 * 60 * 1000
 
 /** What `GET /certificates` and the logs say about one managed name. */
 export interface ManagedCertificate {
@@ -48,28 +54,29 @@ export class AcmeManager {
   readonly #store: CertificateStore
   readonly #challenges: Http01Challenges
   readonly #logger: Logger
-  readonly #storage: AcmeDiskStorage
+  readonly #storage: AcmeStorage
   readonly #names = new Map<string, NameState>()
   #client: Promise<{ acme: AcmeModule, client: AcmeClient }> | null = null
   #closed = false
 
-  constructor (settings: ResolvedAcme, store: CertificateStore, challenges: Http01Challenges, logger: Logger) {
+  constructor (settings: ResolvedAcme, storage: AcmeStorage, store: CertificateStore, challenges: Http01Challenges, logger: Logger) {
     this.#settings = settings
     this.#store = store
     this.#challenges = challenges
     this.#logger = logger.child({ acme: settings.directoryUrl })
-    this.#storage = new AcmeDiskStorage(settings.storageDir)
+    this.#storage = storage
+    if (storage.shared) challenges.lookup = async (token) => await storage.challenge(token)
   }
 
-  /** Installs the stored certificates at once and orders or renews the rest in the background. */
-  start (names: readonly string[] = this.#settings.hosts): void {
+  /** Installs the stored certificates and orders or renews the rest in the background. */
+  async start (names: readonly string[] = this.#settings.hosts): Promise<void> {
     for (const name of names) {
       if (this.#names.has(name)) continue
       const state: NameState = { name, cert: null, failures: 0, timer: null, next: null, lastError: null, busy: false }
       this.#names.set(name, state)
       let stored: StoredCertificate | null = null
       try {
-        stored = this.#storage.certificate(name)
+        stored = await this.#storage.certificate(name)
       } catch (err) {
         this.#logger.error({ name, err: (err as Error).message }, 'cannot read the stored certificate')
       }
@@ -96,9 +103,10 @@ export class AcmeManager {
     }))
   }
 
-  close (): void {
+  async close (): Promise<void> {
     this.#closed = true
     for (const s of this.#names.values()) if (s.timer !== null) clearTimeout(s.timer)
+    await this.#storage.close()
   }
 
   /** When a certificate is due for renewal: `renewBefore` its expiry, less up to 1% of its lifetime of jitter. */
@@ -123,7 +131,20 @@ export class AcmeManager {
     if (this.#closed || state.busy) return
     state.busy = true
     const started = Date.now()
+    let release: (() => Promise<void>) | null = null
     try {
+      // Of the instances sharing the storage, the one holding the lock orders; the others load what it stores.
+      release = await this.#storage.lock(state.name, LOCK_TTL_MS)
+      const stored = await this.#storage.certificate(state.name)
+      if (stored !== null && this.#dueAt(stored) > Date.now() && stored.cert !== state.cert?.cert) {
+        this.#install(state, stored, 'loaded from storage')
+        this.#schedule(state, this.#dueAt(stored))
+        return
+      }
+      if (release === null) {
+        this.#schedule(state, Date.now() + LOCKED_RECHECK_MS)
+        return
+      }
       const { acme, client } = await this.#acmeClient()
       const [key, csr] = await acme.crypto.createCsr({ commonName: state.name, altNames: [state.name] }, await acme.crypto.createPrivateEcdsaKey())
       const cert = await client.auto({
@@ -133,19 +154,25 @@ export class AcmeManager {
         challengePriority: this.#settings.challenges,
         // The CA checks the challenge; Portico's own pre-check would resolve the name from here, which proves nothing.
         skipChallengeVerification: true,
-        challengeCreateFn: async (_authz, challenge, keyAuthorization) => { this.#challenges.set(challenge.token, keyAuthorization) },
-        challengeRemoveFn: async (_authz, challenge) => { this.#challenges.delete(challenge.token) }
+        challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
+          this.#challenges.set(challenge.token, keyAuthorization)
+          if (this.#storage.shared) await this.#storage.setChallenge(challenge.token, keyAuthorization, CHALLENGE_TTL_MS)
+        },
+        challengeRemoveFn: async (_authz, challenge) => {
+          this.#challenges.delete(challenge.token)
+          if (this.#storage.shared) await this.#storage.deleteChallenge(challenge.token)
+        }
       })
       if (this.#closed) return
       const leaf = new X509Certificate(cert)
-      const stored: StoredCertificate = { cert, key: key.toString(), notAfter: new Date(leaf.validTo), issuer: issuerName(leaf) }
-      this.#storage.saveCertificate(state.name, stored.cert, stored.key)
+      const issued: StoredCertificate = { cert, key: key.toString(), notAfter: new Date(leaf.validTo), issuer: issuerName(leaf) }
+      await this.#storage.saveCertificate(state.name, issued.cert, issued.key)
       const renewal = state.cert !== null
       state.failures = 0
       state.lastError = null
-      this.#install(state, stored, renewal ? 'renewed' : 'obtained', Date.now() - started)
+      this.#install(state, issued, renewal ? 'renewed' : 'obtained', Date.now() - started)
       // A certificate shorter-lived than renewBefore is due at once: look again at the next check, not in a loop.
-      const due = this.#dueAt(stored)
+      const due = this.#dueAt(issued)
       this.#schedule(state, due <= Date.now() ? Date.now() + CHECK_EVERY_MS : due)
     } catch (err) {
       if (this.#closed) return
@@ -159,6 +186,7 @@ export class AcmeManager {
       this.#schedule(state, retryAt)
     } finally {
       state.busy = false
+      if (release !== null) await release().catch(() => {})
     }
   }
 
@@ -176,10 +204,12 @@ export class AcmeManager {
         // acme-client talks through its own axios instance: the private CA is trusted there, for the directory only.
         acme.axios.defaults.httpsAgent = new https.Agent({ ca: this.#settings.ca, keepAlive: true })
       }
-      let accountKey = this.#storage.accountKey()
+      let accountKey = await this.#storage.accountKey()
       if (accountKey === null) {
-        accountKey = (await acme.crypto.createPrivateEcdsaKey()).toString()
-        this.#storage.saveAccountKey(accountKey)
+        await this.#storage.saveAccountKey((await acme.crypto.createPrivateEcdsaKey()).toString())
+        // Shared storage: another instance's key may have been stored first; every instance uses the one stored.
+        accountKey = await this.#storage.accountKey()
+        if (accountKey === null) throw new Error(`the account key could not be stored in ${this.#storage.where}`)
       }
       return { acme, client: new acme.Client({ directoryUrl: this.#settings.directoryUrl, accountKey }) }
     })()

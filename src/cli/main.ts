@@ -116,9 +116,9 @@ async function serve (opts: GlobalOptions): Promise<void> {
     return applyListenOverrides(await loadConfigFile(file), opts)
   }
   const count = workerCount(opts.workers ?? loaded.config.workers, availableParallelism())
-  if (count > 1 && loaded.config.tls?.acme != null) {
+  if (count > 1 && loaded.config.tls?.acme != null && 'dir' in loaded.config.tls.acme.storage) {
     // Each worker would order the same names, and a CA's HTTP-01 request may reach a worker without the token.
-    process.stderr.write('portico: tls.acme runs in one process for now (no shared certificate storage yet): use workers: 1 (docs/acme.md)\n')
+    process.stderr.write('portico: tls.acme with storage on disk runs in one process: use workers: 1, or tls.acme.storage.redis (docs/acme.md)\n')
     process.exit(2)
   }
   if (cluster.isPrimary && count > 1) {
@@ -266,16 +266,17 @@ async function check (opts: GlobalOptions): Promise<void> {
   if (admin !== null) lines.push(`admin: ${admin.host}:${admin.port}${admin.token !== null ? ' (bearer token)' : ''}`)
   const acme = loaded.config.tls?.acme ?? null
   if (acme !== null) {
-    const { AcmeDiskStorage } = await import('../acme/storage.js')
-    const storage = new AcmeDiskStorage(acme.storageDir)
-    lines.push(`automatic HTTPS: ${acme.directoryUrl}, storage ${acme.storageDir}`)
+    const { openAcmeStorage } = await import('../acme/storage.js')
+    const storage = await openAcmeStorage(acme.storage)
+    lines.push(`automatic HTTPS: ${acme.directoryUrl}, storage ${storage.where}`)
     for (const name of acme.hosts) {
-      const c = storage.certificate(name)
+      const c = await storage.certificate(name).catch(() => null)
       const renews = c === null ? null : new Date(c.notAfter.getTime() - acme.renewBefore)
       lines.push(`  ${name.padEnd(28)} ${c === null ? 'not obtained yet' : `${c.issuer}, expires ${c.notAfter.toISOString()}, renews from ${(renews as Date).toISOString()}`}`)
     }
     const unmanaged = [...new Set(loaded.config.routes.flatMap((r) => r.hosts))].filter((h) => !acme.hosts.includes(h) && (h.startsWith('*.') || h.endsWith('.')))
     if (unmanaged.length > 0) lines.push(`  not managed (wildcards and prefix keys need DNS-01; serve them with tls.certificates): ${unmanaged.join(', ')}`)
+    await storage.close()
   }
   process.stdout.write(`${lines.join('\n')}\n`)
   await proxy.close({ drainTimeout: 0 })

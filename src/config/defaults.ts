@@ -95,6 +95,7 @@ export const DEFAULTS = {
   'tls.acme.directory': 'letsencrypt',
   'tls.acme.challenges': ['http-01'],
   'tls.acme.storage.dir': './portico-data',
+  'tls.acme.storage.redis.prefix': 'portico:acme:',
   'tls.acme.renewBefore': ms('30d'),
   'tls.acme.pending': 'default',
   'cache': false,

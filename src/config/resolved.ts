@@ -148,8 +148,8 @@ export interface ResolvedAcme {
   email: string
   directoryUrl: string
   challenges: 'http-01'[]
-  /** Absolute. */
-  storageDir: string
+  /** A directory (absolute), or Redis shared by the instances on it. */
+  storage: { dir: string } | { redis: { url: string, prefix: string } }
   renewBefore: number
   /** The names to manage, lower-case. */
   hosts: string[]

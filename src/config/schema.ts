@@ -335,11 +335,21 @@ const acmeOptions = z.strictObject({
   directory: z.union([z.enum(['letsencrypt', 'letsencrypt-staging']), z.string().regex(/^https:\/\//, 'expected "letsencrypt", "letsencrypt-staging" or an https:// directory URL')]).optional(),
   /** How the CA checks control of a name: "http-01" (answered on the cleartext listeners, port 80 in production). */
   challenges: z.array(z.enum(['http-01'])).min(1).optional(),
-  /** Where the account key and the certificates are kept. */
-  storage: z.strictObject({
-    /** A directory (relative to the config file); keys are written with mode 0600. */
-    dir: z.string().min(1)
-  }).optional(),
+  /** Where the account key and the certificates are kept: a directory, or Redis (shared by every instance on it). */
+  storage: z.union([
+    z.strictObject({
+      /** A directory (relative to the config file); keys are written with mode 0600. */
+      dir: z.string().min(1)
+    }),
+    z.strictObject({
+      redis: z.strictObject({
+        /** redis://[user:pass@]host:port[/db] or rediss:// for TLS. */
+        url: z.string().min(1),
+        /** Prefix of every key. */
+        prefix: z.string().optional()
+      })
+    })
+  ]).optional(),
   /** Renew a certificate this long before it expires. */
   renewBefore: duration.optional(),
   /** The names to manage; by default every exact host name of the routes. */

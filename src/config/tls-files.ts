@@ -113,7 +113,9 @@ function resolveAcme (a: AcmeConfig, baseDir: string, routeHosts: readonly strin
     email: a.email,
     directoryUrl: DIRECTORIES[directory] ?? directory,
     challenges: a.challenges ?? [...DEFAULTS['tls.acme.challenges']],
-    storageDir: path.resolve(baseDir, a.storage?.dir ?? DEFAULTS['tls.acme.storage.dir']),
+    storage: a.storage !== undefined && 'redis' in a.storage
+      ? { redis: { url: a.storage.redis.url, prefix: a.storage.redis.prefix ?? DEFAULTS['tls.acme.storage.redis.prefix'] } }
+      : { dir: path.resolve(baseDir, a.storage?.dir ?? DEFAULTS['tls.acme.storage.dir']) },
     renewBefore: a.renewBefore ?? DEFAULTS['tls.acme.renewBefore'],
     hosts,
     ca: a.ca === undefined ? null : readFileIssue(a.ca, baseDir, [...at, 'ca'], issues) ?? null,

@@ -15,6 +15,7 @@ import { writeFileSync } from 'node:fs'
 import { captureLogs, closedPort, runCli, send, startOrigin, type Origin } from '../helpers/servers.js'
 import { NO_PEBBLE, startPebble, type Pebble } from '../helpers/pebble.js'
 import { eventually } from '../helpers/poll.js'
+import { redisOrSkip, startRedis } from '../helpers/redis.js'
 
 /** The leaf certificate a TLS client gets for `servername`, and whether it verified against `ca`. */
 function peerCertificate (port: number, servername: string, ca: string): Promise<{ leaf: X509Certificate, authorized: boolean }> {
@@ -191,4 +192,36 @@ test('renewal: a certificate due for renewal is replaced in the SNI table while 
   const fresh = (await peerCertificate(secure.port, 'a.test', root)).leaf.serialNumber
   assert.notEqual(fresh, before, 'a new handshake gets the renewed certificate')
   assert.equal(early.serial, before)
+})
+
+test('two instances sharing Redis storage: one orders the name, the other answers its challenge and serves the same certificate', async (t) => {
+  const setup = await acmeSetup(t)
+  if (setup === null) return
+  const { httpPort, pebble, origin } = setup
+  const redis = await startRedis()
+  if (!redisOrSkip(t, redis)) return
+  t.after(() => redis.stop())
+  const prefix = `portico:acme:test-${process.pid}-${Date.now()}:`
+  const { createProxy } = await import('../../src/index.js')
+  const config = (cleartextPort: number): Parameters<typeof createProxy>[0] => ({
+    listen: [{ host: '127.0.0.1', port: cleartextPort }, { host: '127.0.0.1', port: 0, tls: true }],
+    upstreams: { 'a.test': [origin.url] },
+    tls: { acme: { email: 'ops@example.com', directory: pebble.directory, ca: pebble.caFile, storage: { redis: { url: redis.url, prefix } } } }
+  })
+  const root = await pebble.root()
+  // B starts first and takes the name's lock; Pebble validates on A's cleartext port, so A must answer B's token.
+  const logsB = captureLogs()
+  const b = createProxy(config(0), { logger: logsB.logger })
+  const [, secureB] = await b.listen()
+  const logsA = captureLogs()
+  const a = createProxy(config(httpPort), { logger: logsA.logger })
+  const [, secureA] = await a.listen()
+  t.after(() => Promise.all([a.close({ drainTimeout: 500 }), b.close({ drainTimeout: 500 })]))
+  for (const port of [secureA.port, secureB.port]) {
+    await eventually(`a certificate on ${port}`, async () => (await peerCertificate(port, 'a.test', root)).authorized, { ms: 30_000, every: 100 })
+  }
+  const obtained = [...logsA.lines, ...logsB.lines].filter((l) => l.msg === 'certificate obtained')
+  assert.equal(obtained.length, 1, 'ordered once')
+  assert.equal(logsB.lines.filter((l) => l.msg === 'certificate obtained').length, 1, 'by the instance that took the lock')
+  assert.equal((await peerCertificate(secureA.port, 'a.test', root)).leaf.serialNumber, (await peerCertificate(secureB.port, 'a.test', root)).leaf.serialNumber)
 })

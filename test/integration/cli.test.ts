@@ -276,7 +276,7 @@ test('tls.acme with more than one worker is refused with status 2 (no shared cer
     ].join('\n'))
     const r = await runCli(['--config', file, '--workers', '2'])
     assert.equal(r.code, 2)
-    assert.match(r.stderr, /tls\.acme runs in one process/)
+    assert.match(r.stderr, /tls\.acme with storage on disk runs in one process/)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
