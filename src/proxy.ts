@@ -359,6 +359,8 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       this.#acme = new AcmeManager(acme, await openAcmeStorage(acme.storage), this.#certificates, this.#acmeChallenges, this.#logger)
     }
     await this.#acme.start(acme.hosts)
+    const manager = this.#acme
+    this.#certificates.onUnknownName = acme.onDemand === null ? null : async (name) => await manager.onDemand(name)
   }
 
   /** The names automatic HTTPS manages and their certificates (empty without tls.acme). */

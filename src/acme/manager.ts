@@ -27,6 +27,8 @@ const LOCK_TTL_MS = 10 * 60 * 1000
 const LOCKED_RECHECK_MS = 2000
 /** How long a shared HTTP-01 answer stays in storage. */
 const CHALLENGE_TTL_MS = 10 * 60 * 1000
+/** A name a CA can issue for by HTTP-01: DNS labels with at least one dot (no wildcard, no IP literal). */
+const DNS_NAME = /^(?=.{1,253}$)(?!\d+\.\d+\.\d+\.\d+$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
 
 /** What `GET /certificates` and the logs say about one managed name. */
 export interface ManagedCertificate {
@@ -58,6 +60,10 @@ export class AcmeManager {
   readonly #names = new Map<string, NameState>()
   #client: Promise<{ acme: AcmeModule, client: AcmeClient }> | null = null
   #closed = false
+  /** On-demand TLS: the names being asked about or ordered, when each attempt started, and names refused lately. */
+  readonly #demand = new Map<string, Promise<void>>()
+  #demandStarts: number[] = []
+  readonly #refusedUntil = new Map<string, number>()
 
   constructor (settings: ResolvedAcme, storage: AcmeStorage, store: CertificateStore, challenges: Http01Challenges, logger: Logger) {
     this.#settings = settings
@@ -88,6 +94,55 @@ export class AcmeManager {
         this.#logger.info({ name }, 'certificate pending')
         this.#schedule(state, Date.now())
       }
+    }
+  }
+
+  /**
+   * On-demand TLS: a name first seen in a ClientHello. Ordered (while the handshake waits) only if the `ask`
+   * endpoint answers 200 to `GET ask?domain=NAME` within 5 s; attempts are bounded by `rateLimit` and
+   * `maxConcurrent`, and a refused name is not asked about again for a minute.
+   */
+  async onDemand (name: string): Promise<void> {
+    const od = this.#settings.onDemand
+    if (od === null || this.#closed || this.#names.has(name) || !DNS_NAME.test(name)) return
+    const pending = this.#demand.get(name)
+    if (pending !== undefined) return await pending
+    const now = Date.now()
+    if ((this.#refusedUntil.get(name) ?? 0) > now) return
+    this.#demandStarts = this.#demandStarts.filter((t) => t > now - od.rate.period)
+    if (this.#demandStarts.length >= od.rate.count || this.#demand.size >= od.maxConcurrent) {
+      this.#logger.warn({ name, inFlight: this.#demand.size }, 'on-demand certificate refused: rate or concurrency limit')
+      return
+    }
+    this.#demandStarts.push(now)
+    const attempt = (async () => {
+      if (!await this.#ask(od.ask, name)) {
+        this.#refusedUntil.set(name, Date.now() + 60_000)
+        this.#logger.info({ name }, 'on-demand certificate not allowed by the ask endpoint')
+        return
+      }
+      await this.start([name])
+      const state = this.#names.get(name)
+      if (state !== undefined && state.cert === null) await this.#order(state)
+    })()
+    this.#demand.set(name, attempt)
+    try {
+      await attempt
+    } finally {
+      this.#demand.delete(name)
+    }
+  }
+
+  async #ask (ask: string, name: string): Promise<boolean> {
+    const url = new URL(ask)
+    url.searchParams.set('domain', name)
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(5000), redirect: 'manual' })
+      await res.body?.cancel()
+      return res.status === 200
+    } catch (err) {
+      this.#logger.warn({ name, ask: url.origin, err: (err as Error).message }, 'on-demand ask endpoint failed; not ordering')
+      return false
     }
   }
 
@@ -136,8 +191,9 @@ export class AcmeManager {
       // Of the instances sharing the storage, the one holding the lock orders; the others load what it stores.
       release = await this.#storage.lock(state.name, LOCK_TTL_MS)
       const stored = await this.#storage.certificate(state.name)
-      if (stored !== null && this.#dueAt(stored) > Date.now() && stored.cert !== state.cert?.cert) {
-        this.#install(state, stored, 'loaded from storage')
+      if (stored !== null && this.#dueAt(stored) > Date.now()) {
+        // Not due: another instance (or an earlier run) stored it; nothing to order.
+        if (stored.cert !== state.cert?.cert) this.#install(state, stored, 'loaded from storage')
         this.#schedule(state, this.#dueAt(stored))
         return
       }

@@ -98,6 +98,8 @@ export const DEFAULTS = {
   'tls.acme.storage.redis.prefix': 'portico:acme:',
   'tls.acme.renewBefore': ms('30d'),
   'tls.acme.pending': 'default',
+  'tls.acme.onDemand.rateLimit': '10/m',
+  'tls.acme.onDemand.maxConcurrent': 4,
   'cache': false,
   'cache.store': 'memory',
   'cache.maxSize': bytes('256mb'),

@@ -157,6 +157,8 @@ export interface ResolvedAcme {
   ca: Buffer | null
   /** Until a name has its certificate: the default certificate, or a refused handshake. */
   pending: 'default' | 'refuse'
+  /** On-demand TLS, or null. */
+  onDemand: { ask: string, rate: { count: number, period: number }, maxConcurrent: number } | null
 }
 
 export interface ResolvedTls {

@@ -107,7 +107,7 @@ const forwardAuth = z.union([z.literal(false), z.strictObject({
 })])
 
 /** "100/s", "20/m", "1000/h", "5/10s". */
-const rate = z.string().regex(/^\s*[1-9]\d*\s*\/\s*(\d+(\.\d+)?\s*)?(ms|s|m|h|d)\s*$/i, 'expected a rate such as "100/s", "20/m" or "5/10s" (a whole number of requests)')
+export const rate = z.string().regex(/^\s*[1-9]\d*\s*\/\s*(\d+(\.\d+)?\s*)?(ms|s|m|h|d)\s*$/i, 'expected a rate such as "100/s", "20/m" or "5/10s" (a whole number of requests)')
 
 const rateLimit = z.union([z.literal(false), z.strictObject({
   /** What is counted: client-ip, header:NAME or route. */

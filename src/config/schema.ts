@@ -7,7 +7,7 @@
 import { Server } from 'node:http'
 import { z } from 'zod'
 import { duration, size, token } from './schema-units.js'
-import { headerRules, routeRules, sharedRules } from './rules-schema.js'
+import { headerRules, routeRules, sharedRules, rate } from './rules-schema.js'
 import type { ProxyHooks } from '../hooks.js'
 import { isAddressEntry } from '../http/address-set.js'
 
@@ -357,7 +357,16 @@ const acmeOptions = z.strictObject({
   /** A PEM file of CA certificates to trust for the directory's HTTPS (a private CA; tests). */
   ca: z.string().min(1).optional(),
   /** Until a managed name has its certificate: serve the default certificate ("default"), or refuse the handshake ("refuse"). */
-  pending: z.enum(['default', 'refuse']).optional()
+  pending: z.enum(['default', 'refuse']).optional(),
+  /** On-demand TLS: a name first seen in a TLS handshake is ordered then, if the `ask` endpoint allows it. */
+  onDemand: z.strictObject({
+    /** GET ASK?domain=NAME must answer 200 for NAME to be ordered (any other answer, or none within 5 s, refuses). */
+    ask: z.string().regex(/^https?:\/\//, 'expected an http:// or https:// URL'),
+    /** Most orders started per period, over all names (e.g. "10/m"). */
+    rateLimit: rate.optional(),
+    /** Most on-demand orders in flight at once. */
+    maxConcurrent: z.number().int().positive().optional()
+  }).optional()
 })
 
 const tlsOptions = z.strictObject({

@@ -9,6 +9,7 @@ import { createSecureContext } from 'node:tls'
 import { normalizeHostKey } from '../routing/host.js'
 import type { UpstreamTls } from '../upstream/types.js'
 import { DEFAULTS } from './defaults.js'
+import { parseRate } from './resolve-rules.js'
 import type { ConfigIssue, ResolvedAcme, ResolvedCertificate, ResolvedTls } from './resolved.js'
 import type { ParsedConfig, ParsedUpstream } from './schema.js'
 
@@ -119,7 +120,14 @@ function resolveAcme (a: AcmeConfig, baseDir: string, routeHosts: readonly strin
     renewBefore: a.renewBefore ?? DEFAULTS['tls.acme.renewBefore'],
     hosts,
     ca: a.ca === undefined ? null : readFileIssue(a.ca, baseDir, [...at, 'ca'], issues) ?? null,
-    pending: a.pending ?? DEFAULTS['tls.acme.pending']
+    pending: a.pending ?? DEFAULTS['tls.acme.pending'],
+    onDemand: a.onDemand === undefined
+      ? null
+      : {
+          ask: a.onDemand.ask,
+          rate: parseRate(a.onDemand.rateLimit ?? DEFAULTS['tls.acme.onDemand.rateLimit']),
+          maxConcurrent: a.onDemand.maxConcurrent ?? DEFAULTS['tls.acme.onDemand.maxConcurrent']
+        }
   }
 }
 

@@ -62,6 +62,12 @@ export class CertificateStore {
       honorCipherOrder: true,
       SNICallback: (name, cb) => {
         const context = this.contextFor(name)
+        const onUnknown = this.onUnknownName
+        if (onUnknown !== null && context === this.#default && name !== '') {
+          // On-demand TLS: the handshake waits while the name is asked about and, if allowed, ordered.
+          onUnknown(name.toLowerCase()).then(() => cb(null, this.contextFor(name) ?? undefined), () => cb(null, this.#default ?? undefined))
+          return
+        }
         // tls.acme.pending: refuse — a managed name without its certificate yet gets no handshake (an alert), not the default.
         if (context === this.#default && this.#refused.has(name.toLowerCase())) cb(new Error(`no certificate for ${name} yet`))
         else cb(null, context ?? undefined)
@@ -100,6 +106,9 @@ export class CertificateStore {
   refuseUntilManaged (name: string): void {
     if (!this.#managed.has(name)) this.#refused.add(name)
   }
+
+  /** On-demand TLS (acme/manager.ts): called for a name no certificate covers; the handshake continues when it settles. */
+  onUnknownName: ((name: string) => Promise<void>) | null = null
 
   /** Called after every reload (listeners refresh their base context). */
   onReload: (() => void) | null = null

@@ -225,3 +225,41 @@ test('two instances sharing Redis storage: one orders the name, the other answer
   assert.equal(logsB.lines.filter((l) => l.msg === 'certificate obtained').length, 1, 'by the instance that took the lock')
   assert.equal((await peerCertificate(secureA.port, 'a.test', root)).leaf.serialNumber, (await peerCertificate(secureB.port, 'a.test', root)).leaf.serialNumber)
 })
+
+test('on-demand TLS: a name first seen in a handshake is ordered then if the ask endpoint allows it, within the rate', async (t) => {
+  const setup = await acmeSetup(t)
+  if (setup === null) return
+  const { httpPort, pebble, storage, origin } = setup
+  const asked: string[] = []
+  const ask = await startOrigin((req, res) => {
+    const domain = new URL(req.url ?? '/', 'http://x').searchParams.get('domain') ?? ''
+    asked.push(domain)
+    res.statusCode = domain.startsWith('yes') ? 200 : 403
+    res.end()
+  })
+  t.after(() => ask.close())
+  const { createProxy } = await import('../../src/index.js')
+  const logs = captureLogs()
+  const proxy = createProxy({
+    listen: [{ host: '127.0.0.1', port: httpPort }, { host: '127.0.0.1', port: 0, tls: true }],
+    upstreams: { '*': [origin.url] },
+    tls: { acme: { email: 'ops@example.com', directory: pebble.directory, ca: pebble.caFile, storage: { dir: storage }, onDemand: { ask: `${ask.url}/check`, rateLimit: '2/m' } } }
+  }, { logger: logs.logger })
+  const [, secure] = await proxy.listen()
+  t.after(() => proxy.close({ drainTimeout: 500 }))
+  const root = await pebble.root()
+  assert.deepEqual(proxy.certificates(), [], 'nothing managed before a handshake')
+  // The handshake for an allowed name waits for its certificate.
+  const allowed = await peerCertificate(secure.port, 'yes.test', root)
+  assert.equal(allowed.authorized, true)
+  assert.ok(allowed.leaf.checkHost('yes.test'))
+  // A refused name gets the default certificate, and is not asked about again right away.
+  assert.equal((await peerCertificate(secure.port, 'no.test', root)).authorized, false)
+  assert.equal((await peerCertificate(secure.port, 'no.test', root)).authorized, false)
+  assert.deepEqual(asked, ['yes.test', 'no.test'])
+  // Past the rate (2 attempts a minute), an allowed name is not even asked about: the default certificate.
+  assert.equal((await peerCertificate(secure.port, 'yes2.test', root)).authorized, false)
+  assert.deepEqual(asked, ['yes.test', 'no.test'])
+  assert.ok(logs.lines.some((l) => l.msg === 'on-demand certificate refused: rate or concurrency limit' && l.name === 'yes2.test'))
+  assert.deepEqual(proxy.certificates().map((c) => [c.name, c.state]), [['yes.test', 'valid']])
+})
