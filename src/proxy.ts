@@ -229,7 +229,8 @@ export class Proxy extends EventEmitter<ProxyEvents> {
         count: await new Promise<number>((resolve) => (server as { getConnections: (cb: (err: Error | null, n: number) => void) => void }).getConnections((_err, n) => resolve(n ?? 0)))
       }))),
       routePool: (route) => this.#config.routes.find((r) => r.name === route)?.upstream?.name,
-      refused: () => this.refusedConnections()
+      refused: () => this.refusedConnections(),
+      certificates: () => this.certificates()
     }
   }
 

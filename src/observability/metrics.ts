@@ -26,6 +26,8 @@ export interface MetricsSource {
   routePool: (route: string) => string | undefined
   /** Client connections the listeners' limits refused. */
   refused: () => { maxConnections: number, maxConnectionsPerIp: number }
+  /** The names automatic HTTPS manages (empty without tls.acme). */
+  certificates: () => { name: string, state: string, notAfter: string | null }[]
 }
 
 /** Methods counted by name; any other is "other" (a client may send any token). */
@@ -224,6 +226,28 @@ export class ProxyMetrics {
         const ops: [string, number][] = [['hit', c.hits], ['miss', c.misses], ['revalidation', c.revalidations], ['stale', c.staleServed], ['stored', c.stored],
           ['collapsed', c.collapsed], ['bypassed', c.bypassed], ['store_error', c.storeErrors], ['purged', c.purged]]
         for (const [operation, n] of ops) this.inc({ operation }, n)
+      }
+    })
+    new client.Gauge({
+      name: 'portico_certificate_expiry_timestamp_seconds',
+      help: 'When each certificate automatic HTTPS manages expires (Unix time); absent for a name without one yet.',
+      labelNames: ['name'],
+      registers,
+      collect () {
+        this.reset()
+        for (const c of source.certificates()) if (c.notAfter !== null) this.set({ name: c.name }, Date.parse(c.notAfter) / 1000)
+      }
+    })
+    new client.Gauge({
+      name: 'portico_certificate_state',
+      help: 'Managed certificates by state: valid, pending (not obtained yet), failed (the last order failed and no certificate is held).',
+      labelNames: ['state'],
+      registers,
+      collect () {
+        this.reset()
+        const counts = new Map<string, number>([['valid', 0], ['pending', 0], ['failed', 0]])
+        for (const c of source.certificates()) counts.set(c.state, (counts.get(c.state) ?? 0) + 1)
+        for (const [state, n] of counts) this.set({ state }, n)
       }
     })
     new client.Gauge({

@@ -58,6 +58,7 @@ test('certificates for two names by HTTP-01 from an ACME CA, served by SNI, stor
   const { createProxy } = await import('../../src/index.js')
   const config = {
     listen: [{ host: '127.0.0.1', port: httpPort }, { host: '127.0.0.1', port: 0, tls: true }],
+    admin: { host: '127.0.0.1', port: 0 },
     routes: [
       { host: 'a.test', upstream: [origin.url] },
       { host: 'b.test', upstream: [origin.url] },
@@ -81,6 +82,11 @@ test('certificates for two names by HTTP-01 from an ACME CA, served by SNI, stor
     assert.match(leaf.issuer, /Pebble/)
   }
   assert.deepEqual(proxy.certificates().map((c) => [c.name, c.state]).sort(), [['a.test', 'valid'], ['b.test', 'valid']], 'the wildcard route is not managed')
+  const notAfter = Date.parse(proxy.certificates().find((c) => c.name === 'a.test')?.notAfter ?? '')
+  assert.ok(notAfter > Date.now())
+  const metrics = (await send(`${proxy.adminAddress?.url ?? ''}/metrics`)).body.toString()
+  assert.match(metrics, new RegExp(`^portico_certificate_expiry_timestamp_seconds\\{name="a\\.test"\\} ${notAfter / 1000}$`, 'm'))
+  assert.match(metrics, /^portico_certificate_state\{state="valid"\} 2$/m)
   assert.equal(statSync(path.join(storage, 'certificates/a.test/key.pem')).mode & 0o777, 0o600)
   assert.equal(statSync(path.join(storage, 'account-key.pem')).mode & 0o777, 0o600)
   const obtained = logs.lines.filter((l) => l.msg === 'certificate obtained')
@@ -142,6 +148,9 @@ test('a challenge the CA cannot complete is logged and retried later; pending: r
   const listed = JSON.parse((await send(`${proxy.adminAddress?.url ?? ''}/certificates`)).body.toString()) as { name: string, state: string, nextAttempt: string }[]
   assert.deepEqual(listed.map((c) => [c.name, c.state]), [['a.test', 'failed']])
   assert.equal(listed[0].nextAttempt, failed.retryAt)
+  const metrics = (await send(`${proxy.adminAddress?.url ?? ''}/metrics`)).body.toString()
+  assert.match(metrics, /^portico_certificate_state\{state="failed"\} 1$/m)
+  assert.doesNotMatch(metrics, /^portico_certificate_expiry_timestamp_seconds\{/m, 'no expiry for a name without a certificate')
 })
 
 test('renewal: a certificate due for renewal is replaced in the SNI table while a keep-alive connection stays open', async (t) => {
