@@ -359,7 +359,8 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       const [{ AcmeManager }, { openAcmeStorage }] = await Promise.all([import('./acme/manager.js'), import('./acme/storage.js')])
       this.#acme = new AcmeManager(acme, await openAcmeStorage(acme.storage), this.#certificates, this.#acmeChallenges, this.#logger)
     }
-    await this.#acme.start(acme.hosts)
+    if (acme.hosts.length === 0 && acme.onDemand === null) this.#logger.warn({}, 'tls.acme manages no names: the routes have no exact host names and tls.acme.hosts is not set')
+    await this.#acme.update(acme.hosts, acme.onDemand !== null)
     const manager = this.#acme
     this.#certificates.onUnknownName = acme.onDemand === null ? null : async (name) => await manager.onDemand(name)
   }

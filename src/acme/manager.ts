@@ -49,6 +49,8 @@ interface NameState {
   next: number | null
   lastError: string | null
   busy: boolean
+  /** Ordered on demand (not in the config's names). */
+  onDemand: boolean
 }
 
 export class AcmeManager {
@@ -74,11 +76,25 @@ export class AcmeManager {
     if (storage.shared) challenges.lookup = async (token) => await storage.challenge(token)
   }
 
+  /**
+   * The names a (reloaded) config manages: names it no longer has stop being renewed (their certificates are
+   * served until they expire); new ones start. On-demand names stay.
+   */
+  async update (names: readonly string[], onDemandNames: boolean): Promise<void> {
+    for (const [name, state] of this.#names) {
+      if (names.includes(name) || (onDemandNames && state.onDemand)) continue
+      if (state.timer !== null) clearTimeout(state.timer)
+      this.#names.delete(name)
+      this.#logger.info({ name }, 'certificate no longer managed (not in the config)')
+    }
+    await this.start(names)
+  }
+
   /** Installs the stored certificates and orders or renews the rest in the background. */
-  async start (names: readonly string[] = this.#settings.hosts): Promise<void> {
+  async start (names: readonly string[] = this.#settings.hosts, onDemand = false): Promise<void> {
     for (const name of names) {
       if (this.#names.has(name)) continue
-      const state: NameState = { name, cert: null, failures: 0, timer: null, next: null, lastError: null, busy: false }
+      const state: NameState = { name, cert: null, failures: 0, timer: null, next: null, lastError: null, busy: false, onDemand }
       this.#names.set(name, state)
       let stored: StoredCertificate | null = null
       try {
@@ -121,7 +137,7 @@ export class AcmeManager {
         this.#logger.info({ name }, 'on-demand certificate not allowed by the ask endpoint')
         return
       }
-      await this.start([name])
+      await this.start([name], true)
       const state = this.#names.get(name)
       if (state !== undefined && state.cert === null) await this.#order(state)
     })()
@@ -170,7 +186,8 @@ export class AcmeManager {
   }
 
   #schedule (state: NameState, at: number): void {
-    if (this.#closed) return
+    // A name a reload dropped is not looked at again.
+    if (this.#closed || this.#names.get(state.name) !== state) return
     if (state.timer !== null) clearTimeout(state.timer)
     state.next = at
     const wait = Math.min(Math.max(0, at - Date.now()), CHECK_EVERY_MS)

@@ -272,3 +272,26 @@ test('on-demand TLS: a name first seen in a handshake is ordered then if the ask
   assert.ok(logs.lines.some((l) => l.msg === 'on-demand certificate refused: rate or concurrency limit' && l.name === 'yes2.test'))
   assert.deepEqual(proxy.certificates().map((c) => [c.name, c.state]), [['yes.test', 'valid']])
 })
+
+test('reload: names a new config adds are managed, names it drops stop being renewed', async (t) => {
+  const setup = await acmeSetup(t)
+  if (setup === null) return
+  const { pebble, storage } = setup
+  const { createProxy } = await import('../../src/index.js')
+  // Challenges fail here (the cleartext listener is not on Pebble's port): only which names are managed matters.
+  const config = (names: string[]): Parameters<typeof createProxy>[0] => ({
+    listen: [{ host: '127.0.0.1', port: 0 }, { host: '127.0.0.1', port: 0, tls: true }],
+    upstreams: Object.fromEntries(names.map((n) => [n, ['http://127.0.0.1:9']])),
+    tls: { acme: { email: 'ops@example.com', directory: pebble.directory, ca: pebble.caFile, storage: { dir: storage } } }
+  })
+  const logs = captureLogs()
+  const proxy = createProxy(config(['a.test', 'b.test']), { logger: logs.logger })
+  await proxy.listen()
+  t.after(() => proxy.close({ drainTimeout: 500 }))
+  assert.deepEqual(proxy.certificates().map((c) => c.name).sort(), ['a.test', 'b.test'])
+  await proxy.reload(config(['b.test', 'c.test']))
+  assert.deepEqual(proxy.certificates().map((c) => c.name).sort(), ['b.test', 'c.test'])
+  assert.ok(logs.lines.some((l) => l.msg === 'certificate no longer managed (not in the config)' && l.name === 'a.test'))
+  // Orders still talking to the CA would outlive it (acme-client cannot be cancelled): let them fail first.
+  await eventually('every order settled', () => proxy.certificates().every((c) => c.state === 'failed'), { ms: 30_000, every: 100 })
+})
