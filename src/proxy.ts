@@ -154,9 +154,6 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   /** Starts every configured listener and the admin API. Resolves with the bound addresses (port 0 becomes the real port). */
   async listen (): Promise<ListeningAddress[]> {
     this.#listening = true
-    const tls = this.#config.tls
-    // Without file certificates the store first makes its self-signed default (automatic HTTPS only).
-    if (tls !== null && this.#config.listen.some((l) => l.tls)) this.#certificates ??= await CertificateStore.create(tls, this.#logger)
     const out: ListeningAddress[] = []
     for (const l of this.#config.listen) out.push(await this.#open(l))
     await this.#startAcme(this.#config)
@@ -176,11 +173,13 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   }
 
   async #open (l: ResolvedListener): Promise<ListeningAddress> {
+    // Made with the first TLS listener; without file certificates it first makes its self-signed default.
+    if (l.tls) this.#certificates ??= await CertificateStore.create(this.#config.tls!, this.#logger)
     const server = createListener(l, {
       server: this.#config.server,
       logger: this.#logger,
       connections: this.#connections,
-      certificates: () => (this.#certificates ??= new CertificateStore(this.#config.tls!, this.#logger)),
+      certificates: () => this.#certificates!,
       acmeChallenges: this.#acmeChallenges,
       handler: this.handler,
       upgradeHandler: this.upgradeHandler,

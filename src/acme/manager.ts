@@ -11,6 +11,7 @@ import { X509Certificate } from 'node:crypto'
 import type { ResolvedAcme } from '../config/resolved.js'
 import type { Logger } from '../observability/logger.js'
 import type { CertificateStore } from '../server/certificates.js'
+import { isIssuableName } from '../routing/host.js'
 import type { Http01Challenges } from './http-01.js'
 import { issuerName, type AcmeStorage, type StoredCertificate } from './storage.js'
 
@@ -27,8 +28,6 @@ const LOCK_TTL_MS = 10 * 60 * 1000
 const LOCKED_RECHECK_MS = 2000
 /** How long a shared HTTP-01 answer stays in storage. */
 const CHALLENGE_TTL_MS = 10 * 60 * 1000
-/** A name a CA can issue for by HTTP-01: DNS labels with at least one dot (no wildcard, no IP literal). */
-const DNS_NAME = /^(?=.{1,253}$)(?!\d+\.\d+\.\d+\.\d+$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
 
 /** What `GET /certificates` and the logs say about one managed name. */
 export interface ManagedCertificate {
@@ -91,7 +90,7 @@ export class AcmeManager {
   }
 
   /** Installs the stored certificates and orders or renews the rest in the background. */
-  async start (names: readonly string[] = this.#settings.hosts, onDemand = false): Promise<void> {
+  async start (names: readonly string[], onDemand = false): Promise<void> {
     for (const name of names) {
       if (this.#names.has(name)) continue
       const state: NameState = { name, cert: null, failures: 0, timer: null, next: null, lastError: null, busy: false, onDemand }
@@ -120,7 +119,7 @@ export class AcmeManager {
    */
   async onDemand (name: string): Promise<void> {
     const od = this.#settings.onDemand
-    if (od === null || this.#closed || this.#names.has(name) || !DNS_NAME.test(name)) return
+    if (od === null || this.#closed || this.#names.has(name) || !isIssuableName(name)) return
     const pending = this.#demand.get(name)
     if (pending !== undefined) return await pending
     const now = Date.now()
@@ -229,11 +228,11 @@ export class AcmeManager {
         skipChallengeVerification: true,
         challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
           this.#challenges.set(challenge.token, keyAuthorization)
-          if (this.#storage.shared) await this.#storage.setChallenge(challenge.token, keyAuthorization, CHALLENGE_TTL_MS)
+          await this.#storage.setChallenge(challenge.token, keyAuthorization, CHALLENGE_TTL_MS)
         },
         challengeRemoveFn: async (_authz, challenge) => {
           this.#challenges.delete(challenge.token)
-          if (this.#storage.shared) await this.#storage.deleteChallenge(challenge.token)
+          await this.#storage.deleteChallenge(challenge.token)
         }
       })
       if (this.#closed) return

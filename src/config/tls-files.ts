@@ -6,7 +6,7 @@
 import path from 'node:path'
 import { readFileSync } from 'node:fs'
 import { createSecureContext } from 'node:tls'
-import { normalizeHostKey } from '../routing/host.js'
+import { isIssuableName, normalizeHostKey } from '../routing/host.js'
 import type { UpstreamTls } from '../upstream/types.js'
 import { DEFAULTS } from './defaults.js'
 import { parseRate } from './resolve-rules.js'
@@ -103,11 +103,11 @@ function resolveAcme (a: AcmeConfig, baseDir: string, routeHosts: readonly strin
   if (a.hosts !== undefined) {
     a.hosts.forEach((h, i) => {
       const r = normalizeHostKey(h)
-      if ('error' in r || !isExactName(r.key)) issues.push({ path: [...at, 'hosts', i], message: 'expected an exact host name (wildcards need DNS-01, which Portico does not do)', value: h })
+      if ('error' in r || !isIssuableName(r.key)) issues.push({ path: [...at, 'hosts', i], message: 'expected an exact host name (wildcards need DNS-01, which Portico does not do)', value: h })
       else if (!hosts.includes(r.key)) hosts.push(r.key)
     })
   } else {
-    for (const h of routeHosts) if (isExactName(h) && !hosts.includes(h)) hosts.push(h)
+    for (const h of routeHosts) if (isIssuableName(h) && !hosts.includes(h)) hosts.push(h)
   }
   const directory = a.directory ?? DEFAULTS['tls.acme.directory']
   return {
@@ -131,7 +131,3 @@ function resolveAcme (a: AcmeConfig, baseDir: string, routeHosts: readonly strin
   }
 }
 
-/** A name a CA can issue for over HTTP-01: a DNS name with a dot, not a wildcard, prefix key, IP literal or "localhost". */
-function isExactName (key: string): boolean {
-  return key !== '*' && !key.startsWith('*.') && !key.endsWith('.') && key.includes('.') && !/^[\d.]+$/.test(key) && !key.includes(':') && key !== 'localhost'
-}

@@ -51,3 +51,12 @@ export function normalizeHostKey (key: string): { key: string } | { error: strin
   if (k.includes(':')) return { error: 'host keys do not include a port; requests match whatever port they came to' }
   return HOST_LABELS.test(k) ? { key: k } : { error: 'expected a host name, "api." prefix key, "*.example.com" wildcard or "*"' }
 }
+
+/**
+ * Whether a CA can issue a certificate for `name` (lower-case) by HTTP-01: DNS labels with at least one dot, at most
+ * 253 characters; not a wildcard, prefix key, catch-all, IP literal or "localhost" (automatic HTTPS, docs/acme.md).
+ */
+export function isIssuableName (name: string): boolean {
+  return name.length <= 253 && name.includes('.') && !name.startsWith('*.') && !name.endsWith('.') &&
+    HOST_LABELS.test(name) && !/^[\d.]+$/.test(name)
+}

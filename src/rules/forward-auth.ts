@@ -10,8 +10,7 @@ import { HOP_BY_HOP } from '../http/hop-by-hop.js'
 import { connectionTokens } from '../http/hop-by-hop.js'
 import { lowerAscii } from '../http/fields.js'
 import type { ResolvedRules } from '../config/resolved.js'
-
-let undiciRequest: typeof import('undici').request | null = null
+import { undiciRequest } from '../upstream/undici.js'
 
 /** The largest auth answer body passed on to the client. */
 const MAX_BODY = 1024 * 1024
@@ -45,8 +44,7 @@ export async function askForwardAuth (spec: NonNullable<ResolvedRules['forwardAu
   }
   headers.push('x-forwarded-method', q.method, 'x-forwarded-proto', q.proto, 'x-forwarded-host', q.host, 'x-forwarded-uri', q.uri)
   if (q.clientAddress !== undefined) headers.push('x-forwarded-for', q.clientAddress)
-  // undici's request API lives in its package entry, loaded by the first forwardAuth call (upstream/undici.ts).
-  const request = undiciRequest ??= (await import('undici')).request
+  const request = await undiciRequest()
   const res = await request(spec.url, {
     dispatcher,
     method: 'GET',

@@ -38,7 +38,7 @@ export interface ListenerContext {
   server: ResolvedServer
   logger: Logger
   connections: Connections
-  /** The certificate store, created on first use (only TLS listeners need it). */
+  /** The certificate store (made by the proxy before its first TLS listener; only TLS listeners ask for it). */
   certificates: () => CertificateStore
   handler: (req: IncomingMessage, res: ServerResponse) => void
   upgradeHandler: (req: IncomingMessage, socket: Duplex, head: Buffer) => void
