@@ -11,7 +11,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { CertificateStore } from './server/certificates.js'
 import { Http01Challenges } from './acme/http-01.js'
-import type { AcmeManager, ManagedCertificate } from './acme/manager.js'
+import type { AcmeChallenges, AcmeManager, ManagedCertificate } from './acme/manager.js'
+import { TlsAlpn01Challenges } from './acme/tls-alpn-01.js'
 import { isResolvedConfig, type ResolvedConfig } from './config/resolved.js'
 import { handleRequest, handleUpgrade, type NextFunction } from './pipeline.js'
 import { loadConfigObjectSync } from './config/load.js'
@@ -87,8 +88,11 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   readonly #connections = new Connections()
   readonly #cache: CacheLifecycle
   #certificates: CertificateStore | null = null
-  /** Automatic HTTPS: the pending HTTP-01 challenges (made with the proxy, so listeners can answer them) and the manager. */
-  readonly #acmeChallenges: Http01Challenges | null
+  /**
+   * Automatic HTTPS: the pending challenges of the types `tls.acme.challenges` names (made with the proxy, so
+   * listeners can answer them; the types are read at start) and the manager.
+   */
+  readonly #acmeChallenges: AcmeChallenges | null
   #acme: AcmeManager | null = null
   #admin: { server: http.Server, address: ListeningAddress } | null = null
   #closed: Promise<void> | null = null
@@ -97,7 +101,13 @@ export class Proxy extends EventEmitter<ProxyEvents> {
   constructor (config: ResolvedConfig, options: ProxyOptions = {}) {
     super()
     this.#config = config
-    this.#acmeChallenges = config.tls?.acme != null ? new Http01Challenges() : null
+    const acme = config.tls?.acme ?? null
+    this.#acmeChallenges = acme === null
+      ? null
+      : {
+          http01: acme.challenges.includes('http-01') ? new Http01Challenges() : null,
+          tlsAlpn01: acme.challenges.includes('tls-alpn-01') ? new TlsAlpn01Challenges() : null
+        }
     this.#logger = options.logger ?? silentLogger()
     this.#cache = new CacheLifecycle(config.cache, this.#logger)
     this.#pools = new PoolRegistry(this.#logger, this, options.lookup)

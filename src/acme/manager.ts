@@ -13,6 +13,7 @@ import type { Logger } from '../observability/logger.js'
 import type { CertificateStore } from '../server/certificates.js'
 import { isIssuableName } from '../routing/host.js'
 import type { Http01Challenges } from './http-01.js'
+import { tlsAlpnKey, type TlsAlpn01Challenges } from './tls-alpn-01.js'
 import { issuerName, type AcmeStorage, type StoredCertificate } from './storage.js'
 
 type AcmeModule = typeof import('acme-client')
@@ -28,6 +29,12 @@ const LOCK_TTL_MS = 10 * 60 * 1000
 const LOCKED_RECHECK_MS = 2000
 /** How long a shared HTTP-01 answer stays in storage. */
 const CHALLENGE_TTL_MS = 10 * 60 * 1000
+
+/** The pending challenges the listeners answer, one set per challenge type in `tls.acme.challenges` (null when not used). */
+export interface AcmeChallenges {
+  http01: Http01Challenges | null
+  tlsAlpn01: TlsAlpn01Challenges | null
+}
 
 /** What `GET /certificates` and the logs say about one managed name. */
 export interface ManagedCertificate {
@@ -55,7 +62,7 @@ interface NameState {
 export class AcmeManager {
   readonly #settings: ResolvedAcme
   readonly #store: CertificateStore
-  readonly #challenges: Http01Challenges
+  readonly #challenges: AcmeChallenges
   readonly #logger: Logger
   readonly #storage: AcmeStorage
   readonly #names = new Map<string, NameState>()
@@ -66,13 +73,16 @@ export class AcmeManager {
   #demandStarts: number[] = []
   readonly #refusedUntil = new Map<string, number>()
 
-  constructor (settings: ResolvedAcme, storage: AcmeStorage, store: CertificateStore, challenges: Http01Challenges, logger: Logger) {
+  constructor (settings: ResolvedAcme, storage: AcmeStorage, store: CertificateStore, challenges: AcmeChallenges, logger: Logger) {
     this.#settings = settings
     this.#store = store
     this.#challenges = challenges
     this.#logger = logger.child({ acme: settings.directoryUrl })
     this.#storage = storage
-    if (storage.shared) challenges.lookup = async (token) => await storage.challenge(token)
+    if (storage.shared) {
+      if (challenges.http01 !== null) challenges.http01.lookup = async (token) => await storage.challenge(token)
+      if (challenges.tlsAlpn01 !== null) challenges.tlsAlpn01.lookup = async (name) => await storage.challenge(tlsAlpnKey(name))
+    }
   }
 
   /**
@@ -226,13 +236,23 @@ export class AcmeManager {
         challengePriority: this.#settings.challenges,
         // The CA checks the challenge; Portico's own pre-check would resolve the name from here, which proves nothing.
         skipChallengeVerification: true,
-        challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
-          this.#challenges.set(challenge.token, keyAuthorization)
-          await this.#storage.setChallenge(challenge.token, keyAuthorization, CHALLENGE_TTL_MS)
+        challengeCreateFn: async (authz, challenge, keyAuthorization) => {
+          if ((challenge.type as string) === 'tls-alpn-01') {
+            await this.#challenges.tlsAlpn01?.set(authz.identifier.value, keyAuthorization)
+            await this.#storage.setChallenge(tlsAlpnKey(authz.identifier.value), keyAuthorization, CHALLENGE_TTL_MS)
+          } else {
+            this.#challenges.http01?.set(challenge.token, keyAuthorization)
+            await this.#storage.setChallenge(challenge.token, keyAuthorization, CHALLENGE_TTL_MS)
+          }
         },
-        challengeRemoveFn: async (_authz, challenge) => {
-          this.#challenges.delete(challenge.token)
-          await this.#storage.deleteChallenge(challenge.token)
+        challengeRemoveFn: async (authz, challenge) => {
+          if ((challenge.type as string) === 'tls-alpn-01') {
+            this.#challenges.tlsAlpn01?.delete(authz.identifier.value)
+            await this.#storage.deleteChallenge(tlsAlpnKey(authz.identifier.value))
+          } else {
+            this.#challenges.http01?.delete(challenge.token)
+            await this.#storage.deleteChallenge(challenge.token)
+          }
         }
       })
       if (this.#closed) return

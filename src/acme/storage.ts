@@ -1,7 +1,7 @@
 /**
  * Where automatic HTTPS keeps its state (`tls.acme.storage`): the ACME account key, a certificate and key per name,
  * a lock per name (so that of the instances sharing a storage one orders each name) and, shared between instances,
- * the answers to pending HTTP-01 challenges (a CA's request may reach any of them). On disk: `account-key.pem`,
+ * the answers to pending challenges (HTTP-01 by token, TLS-ALPN-01 by name: a CA's request may reach any of them). On disk: `account-key.pem`,
  * `certificates/NAME/certificate.pem` and `key.pem` (keys mode 0600, every file written to a temporary name and
  * renamed, so a reader never sees half) and `locks/NAME.lock`. In Redis: acme/storage-redis.ts.
  */
@@ -29,9 +29,10 @@ export interface AcmeStorage {
   saveCertificate (name: string, cert: string, key: string): Promise<void>
   /** Takes the lock on ordering `name` for `ttlMs` (a stale lock expires); a release function, or null when held elsewhere. */
   lock (name: string, ttlMs: number): Promise<(() => Promise<void>) | null>
-  setChallenge (token: string, keyAuthorization: string, ttlMs: number): Promise<void>
-  challenge (token: string): Promise<string | null>
-  deleteChallenge (token: string): Promise<void>
+  /** A pending challenge's key authorization, by `key` (an HTTP-01 token, or tls-alpn-01.ts tlsAlpnKey of a name). */
+  setChallenge (key: string, keyAuthorization: string, ttlMs: number): Promise<void>
+  challenge (key: string): Promise<string | null>
+  deleteChallenge (key: string): Promise<void>
   close (): Promise<void>
 }
 

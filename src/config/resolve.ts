@@ -118,7 +118,9 @@ export function resolveConfig (cfg: ParsedConfig, options: ResolveOptions): { co
   })
   if (tls?.acme != null) {
     const listeners = (cfg.listen ?? DEFAULTS.listen) as readonly { port: number, tls?: boolean }[]
-    if (!listeners.some((l) => l.tls !== true)) issues.push({ path: ['tls', 'acme', 'challenges'], message: 'http-01 is answered on a cleartext listener (port 80 in production): add one' })
+    if (tls.acme.challenges.includes('http-01') && !listeners.some((l) => l.tls !== true)) {
+      issues.push({ path: ['tls', 'acme', 'challenges'], message: 'http-01 is answered on a cleartext listener (port 80 in production): add one, or use challenges: [tls-alpn-01]' })
+    }
     if (!listeners.some((l) => l.tls === true)) issues.push({ path: ['tls', 'acme'], message: 'automatic HTTPS needs a TLS listener to serve its certificates: add one with tls: true' })
   }
   const cache = routes.some((r) => r.cache) ? resolveCache(cfg, issues) : null

@@ -147,7 +147,7 @@ export interface ResolvedCertificate {
 export interface ResolvedAcme {
   email: string
   directoryUrl: string
-  challenges: 'http-01'[]
+  challenges: Array<'http-01' | 'tls-alpn-01'>
   /** A directory (absolute), or Redis shared by the instances on it. */
   storage: { dir: string } | { redis: { url: string, prefix: string } }
   renewBefore: number

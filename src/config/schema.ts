@@ -333,8 +333,11 @@ const acmeOptions = z.strictObject({
   email: z.string().regex(/^[^\s@]+@[^\s@]+$/, 'expected an email address'),
   /** "letsencrypt", "letsencrypt-staging", or the URL of any RFC 8555 directory. */
   directory: z.union([z.enum(['letsencrypt', 'letsencrypt-staging']), z.string().regex(/^https:\/\//, 'expected "letsencrypt", "letsencrypt-staging" or an https:// directory URL')]).optional(),
-  /** How the CA checks control of a name: "http-01" (answered on the cleartext listeners, port 80 in production). */
-  challenges: z.array(z.enum(['http-01'])).min(1).optional(),
+  /**
+   * How the CA checks control of a name, in order of preference: "http-01" (answered on the cleartext listeners,
+   * port 80 in production), "tls-alpn-01" (answered on the TLS listeners, port 443). Read at start.
+   */
+  challenges: z.array(z.enum(['http-01', 'tls-alpn-01'])).min(1).refine((c) => new Set(c).size === c.length, 'a challenge type is listed twice').optional(),
   /** Where the account key and the certificates are kept: a directory, or Redis (shared by every instance on it). */
   storage: z.union([
     z.strictObject({

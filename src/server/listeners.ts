@@ -23,7 +23,8 @@ import { redirectHandler } from './redirect.js'
 import { limitConnections } from './connection-limits.js'
 import type { AddressSet } from '../http/address-set.js'
 import { tlsHandshake } from '../observability/channels.js'
-import type { Http01Challenges } from '../acme/http-01.js'
+import type { AcmeChallenges } from '../acme/manager.js'
+import { answerTlsAlpn01 } from '../acme/tls-alpn-01.js'
 
 /** A bound listener. */
 export interface ListeningAddress {
@@ -48,8 +49,11 @@ export interface ListenerContext {
   trust: () => AddressSet | null
   /** Identifies the proxy in diagnostics-channel messages (observability/channels.ts). */
   token: object
-  /** Pending ACME HTTP-01 challenges, answered on cleartext listeners before anything else; null without automatic HTTPS. */
-  acmeChallenges: Http01Challenges | null
+  /**
+   * Pending ACME challenges, answered before anything else: HTTP-01 on cleartext listeners, TLS-ALPN-01 on TLS ones
+   * (from the ClientHello); null without automatic HTTPS.
+   */
+  acmeChallenges: AcmeChallenges | null
 }
 
 /** HTTP/2 server settings: extended CONNECT (RFC 8441) carries WebSockets over HTTP/2 streams. */
@@ -71,7 +75,7 @@ export function createListener (l: ResolvedListener, ctx: ListenerContext): AnyS
     noDelay: true
   }
   const routed = l.redirectToHttps !== false ? redirectHandler(l.redirectToHttps, ctx.logger) : ctx.handler
-  const challenges = ctx.acmeChallenges
+  const challenges = ctx.acmeChallenges?.http01 ?? null
   // RFC 8555 §8.3: the CA asks for the challenge over cleartext HTTP, before routing and before any redirect.
   const handler = challenges === null || l.tls
     ? routed
@@ -84,6 +88,9 @@ export function createListener (l: ResolvedListener, ctx: ListenerContext): AnyS
       // ALPN offers h2 and http/1.1 on the same port.
       ? http2.createSecureServer({ ...tlsOptions, ...H2_OPTIONS, allowHTTP1: true }, handler as never)
       : https.createServer(tlsOptions, handler)
+    // RFC 8737: a validation handshake is told apart by its ALPN, which Node shows only after choosing a certificate.
+    const tlsAlpn01 = ctx.acmeChallenges?.tlsAlpn01 ?? null
+    if (tlsAlpn01 !== null) answerTlsAlpn01(server as unknown as NetServer, tlsAlpn01, ctx.logger)
     const tlsServer = server as unknown as { setSecureContext: (o: object) => void }
     const previous = store.onReload
     store.onReload = () => {

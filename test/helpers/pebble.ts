@@ -1,8 +1,9 @@
 /**
  * A real ACME CA for the tests: Debian's `pebble` (Let's Encrypt's test CA) with `pebble-challtestsrv` as its DNS
  * server (every name resolves to 127.0.0.1), both on free loopback ports, Pebble's own HTTPS on a certificate made
- * for the run. Pebble validates HTTP-01 on `httpPort`: the port of the Portico listener under test. Without the
- * binaries: on CI (`CI=true`) `startPebble` throws, elsewhere it returns null and the caller skips loudly.
+ * for the run. Pebble validates HTTP-01 on `httpPort` and TLS-ALPN-01 on `tlsPort`: the ports of the Portico
+ * listeners under test. Without the binaries: on CI (`CI=true`) `startPebble` throws, elsewhere it returns null and
+ * the caller skips loudly.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -48,8 +49,11 @@ function fetchText (url: string, ca: string): Promise<string> {
   })
 }
 
-/** Starts Pebble validating HTTP-01 on `httpPort`, or returns null (not on CI) when it is not installed. */
-export async function startPebble (httpPort: number): Promise<Pebble | null> {
+/**
+ * Starts Pebble validating HTTP-01 on `httpPort` and TLS-ALPN-01 on `tlsPort` (by default a port nothing listens
+ * on), or returns null (not on CI) when it is not installed.
+ */
+export async function startPebble (httpPort: number, tlsPort?: number): Promise<Pebble | null> {
   if (!installed('pebble') || !installed('pebble-challtestsrv')) {
     if (process.env.CI === 'true') throw new Error(NO_PEBBLE)
     return null
@@ -72,7 +76,7 @@ export async function startPebble (httpPort: number): Promise<Pebble | null> {
       certificate: caFile,
       privateKey: path.join(dir, 'pebble-key.pem'),
       httpPort,
-      tlsPort: await closedPort(),
+      tlsPort: tlsPort ?? await closedPort(),
       ocspResponderURL: '',
       externalAccountBindingRequired: false
     }

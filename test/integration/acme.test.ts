@@ -10,6 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import https from 'node:https'
 import tls from 'node:tls'
+import http2 from 'node:http2'
 import { X509Certificate } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { captureLogs, closedPort, runCli, send, startOrigin, type Origin } from '../helpers/servers.js'
@@ -31,12 +32,12 @@ function peerCertificate (port: number, servername: string, ca: string): Promise
 }
 
 /**
- * Pebble validating HTTP-01 on a free port (for the cleartext listener under test), a storage directory and an
- * origin, all removed after the test; null (the test skipped) without Pebble.
+ * Pebble validating HTTP-01 on a free port (for the cleartext listener under test) and TLS-ALPN-01 on `tlsPort`, a
+ * storage directory and an origin, all removed after the test; null (the test skipped) without Pebble.
  */
-async function acmeSetup (t: TestContext): Promise<{ httpPort: number, pebble: Pebble, storage: string, origin: Origin } | null> {
+async function acmeSetup (t: TestContext, tlsPort?: number): Promise<{ httpPort: number, pebble: Pebble, storage: string, origin: Origin } | null> {
   const httpPort = await closedPort()
-  const pebble = await startPebble(httpPort)
+  const pebble = await startPebble(httpPort, tlsPort)
   if (pebble === null) {
     t.skip(NO_PEBBLE)
     return null
@@ -117,6 +118,59 @@ test('certificates for two names by HTTP-01 from an ACME CA, served by SNI, stor
   assert.equal((await peerCertificate(secure2.port, 'b.test', root)).authorized, true)
   assert.equal(logs2.lines.filter((l) => l.msg === 'certificate loaded from storage').length, 2)
   assert.equal(logs2.lines.filter((l) => l.msg === 'certificate obtained').length, 0)
+})
+
+test('certificates for two names by TLS-ALPN-01 alone, on a TLS listener with no cleartext one; other handshakes pass through', async (t) => {
+  const tlsPort = await closedPort()
+  const setup = await acmeSetup(t, tlsPort)
+  if (setup === null) return
+  const { pebble, storage, origin } = setup
+  const { createProxy } = await import('../../src/index.js')
+  const logs = captureLogs()
+  const proxy = createProxy({
+    listen: [{ host: '127.0.0.1', port: tlsPort, tls: true }],
+    routes: [{ host: 'a.test', upstream: [origin.url] }, { host: 'b.test', upstream: [origin.url] }],
+    tls: { acme: { email: 'ops@example.com', directory: pebble.directory, ca: pebble.caFile, storage: { dir: storage }, challenges: ['tls-alpn-01'] } }
+  }, { logger: logs.logger })
+  await proxy.listen()
+  t.after(() => proxy.close({ drainTimeout: 500 }))
+  const root = await pebble.root()
+  for (const name of ['a.test', 'b.test']) {
+    await eventually(`a certificate for ${name}`, async () => (await peerCertificate(tlsPort, name, root)).authorized, { ms: 30_000, every: 100 })
+    assert.ok((await peerCertificate(tlsPort, name, root)).leaf.checkHost(name))
+  }
+  const obtained = logs.lines.filter((l) => l.msg === 'certificate obtained')
+  assert.equal(obtained.length, 2)
+  // Pebble validated each name over acme-tls/1 (it may connect more than once per name).
+  const answered = new Set(logs.lines.filter((l) => l.msg === 'TLS-ALPN-01 challenge answered').map((l) => l.name))
+  assert.deepEqual([...answered].sort(), ['a.test', 'b.test'])
+  t.diagnostic(`issuance by TLS-ALPN-01 against Pebble, ms per name: ${obtained.map((l) => String(l.ms)).join(', ')}`)
+
+  // Ordinary handshakes go to the listener untouched: HTTP/1.1 and HTTP/2 by ALPN, with the issued certificate.
+  const h1 = await new Promise<{ status: number, alpn: string | false | null }>((resolve, reject) => {
+    https.get({ host: '127.0.0.1', port: tlsPort, servername: 'a.test', headers: { host: 'a.test' }, path: '/h1', ca: root, ALPNProtocols: ['http/1.1'], agent: false } as https.RequestOptions, (res) => {
+      res.resume()
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, alpn: (res.socket as tls.TLSSocket).alpnProtocol }))
+    }).on('error', reject)
+  })
+  assert.deepEqual(h1, { status: 200, alpn: 'http/1.1' })
+  const session = http2.connect(`https://127.0.0.1:${tlsPort}`, { ca: root, servername: 'a.test' })
+  t.after(() => session.close())
+  const h2status = await new Promise<number>((resolve, reject) => {
+    const req = session.request({ ':path': '/h2', ':authority': 'a.test' })
+    req.on('response', (h) => { req.resume(); resolve(Number(h[':status'])) })
+    req.on('error', reject)
+    req.end()
+  })
+  assert.equal(h2status, 200)
+  session.close()
+
+  // acme-tls/1 for a name with no pending challenge: the handshake fails with no_application_protocol (RFC 7301).
+  const refused = await new Promise<Error & { code?: string }>((resolve) => {
+    const socket = tls.connect({ host: '127.0.0.1', port: tlsPort, servername: 'c.test', ALPNProtocols: ['acme-tls/1'], rejectUnauthorized: false }, () => resolve(new Error('handshake completed')))
+    socket.on('error', resolve)
+  })
+  assert.equal(refused.code, 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL')
 })
 
 test('a challenge the CA cannot complete is logged and retried later; pending: refuse refuses that name\'s handshakes meanwhile', async (t) => {

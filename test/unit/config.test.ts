@@ -147,3 +147,18 @@ test('createProxy validates with the same schema and errors', () => {
   })
   assert.throws(() => createProxy({} as never), /no routes/)
 })
+
+test('tls.acme challenges: http-01 needs a cleartext listener, tls-alpn-01 works alone, a type listed twice is an error', async () => {
+  const acme = (challenges: string) => `
+listen: [{ host: 127.0.0.1, port: 8443, tls: true }]
+upstreams: { a.test: ["http://127.0.0.1:1"] }
+tls: { acme: { email: ops@example.com, storage: { dir: /tmp/portico-acme-config }, challenges: ${challenges} } }
+`
+  const alone = await loadConfigText(acme('[tls-alpn-01]'))
+  assert.deepEqual(alone.tls?.acme?.challenges, ['tls-alpn-01'])
+  assert.deepEqual(alone.tls?.acme?.hosts, ['a.test'])
+  await assert.rejects(loadConfigText(acme('[http-01]')), (err: ConfigError) => /tls\.acme\.challenges.*cleartext listener.*tls-alpn-01/s.test(err.message))
+  await assert.rejects(loadConfigText(acme('[tls-alpn-01, http-01]')), /cleartext listener/)
+  await assert.rejects(loadConfigText(acme('[tls-alpn-01, tls-alpn-01]')), /listed twice/)
+  await assert.rejects(loadConfigText(acme('[dns-01]')), /tls\.acme\.challenges/)
+})
