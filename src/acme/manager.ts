@@ -1,8 +1,8 @@
 /**
  * Automatic HTTPS (docs/acme.md): for every managed name, a certificate from the ACME CA (RFC 8555), obtained in
  * the background once the listeners are open and renewed `renewBefore` its expiry, installed in the certificate
- * store (SNI) without a restart or a dropped connection. Until a name has one, its clients get the default
- * certificate. A failed order is logged once with the CA's problem document and retried with exponential backoff
+ * store (SNI) without a restart or a dropped connection; a CA that offers ACME Renewal Information (RFC 9773,
+ * renewal-info.ts) can ask for an earlier renewal. Until a name has one, its clients get the default certificate. A failed order is logged once with the CA's problem document and retried with exponential backoff
  * (1 minute doubling to 6 hours, with jitter); the names that have certificates keep being served. acme-client is
  * loaded only by a config that uses automatic HTTPS.
  */
@@ -14,10 +14,18 @@ import type { CertificateStore } from '../server/certificates.js'
 import { isIssuableName } from '../routing/host.js'
 import type { Http01Challenges } from './http-01.js'
 import { tlsAlpnKey, type TlsAlpn01Challenges } from './tls-alpn-01.js'
+import { ariCertId, fetchRenewalInfo, renewalInfoUrl, renewalTime, type RenewalInfo } from './renewal-info.js'
 import { issuerName, type AcmeStorage, type StoredCertificate } from './storage.js'
 
 type AcmeModule = typeof import('acme-client')
 type AcmeClient = InstanceType<AcmeModule['Client']>
+type Authorization = Awaited<ReturnType<AcmeClient['getAuthorizations']>>[number]
+type Challenge = Authorization['challenges'][number]
+/** Puts a challenge's answer where the CA will look (and takes it away once the authorization is settled). */
+interface ChallengeHooks {
+  challengeCreateFn: (authz: Authorization, challenge: Challenge, keyAuthorization: string) => Promise<void>
+  challengeRemoveFn: (authz: Authorization, challenge: Challenge) => Promise<void>
+}
 
 const RETRY_FIRST_MS = 60_000
 const RETRY_MAX_MS = 6 * 60 * 60 * 1000
@@ -44,6 +52,8 @@ export interface ManagedCertificate {
   notAfter: string | null
   /** When it is renewed next (or the next try after a failure). */
   nextAttempt: string | null
+  /** The window the CA suggests for its renewal (RFC 9773), when it offers one. */
+  renewalWindow: { start: string, end: string, explanationURL: string | null } | null
   lastError: string | null
 }
 
@@ -57,6 +67,9 @@ interface NameState {
   busy: boolean
   /** Ordered on demand (not in the config's names). */
   onDemand: boolean
+  /** The CA's renewal window for `cert` (RFC 9773), and when to ask for it again. */
+  ari: RenewalInfo | null
+  ariCheckAt: number | null
 }
 
 export class AcmeManager {
@@ -67,6 +80,8 @@ export class AcmeManager {
   readonly #storage: AcmeStorage
   readonly #names = new Map<string, NameState>()
   #client: Promise<{ acme: AcmeModule, client: AcmeClient }> | null = null
+  /** The directory's `renewalInfo` URL (null: the CA offers no ARI), read once. */
+  #renewalInfo: Promise<string | null> | null = null
   #closed = false
   /** On-demand TLS: the names being asked about or ordered, when each attempt started, and names refused lately. */
   readonly #demand = new Map<string, Promise<void>>()
@@ -103,7 +118,7 @@ export class AcmeManager {
   async start (names: readonly string[], onDemand = false): Promise<void> {
     for (const name of names) {
       if (this.#names.has(name)) continue
-      const state: NameState = { name, cert: null, failures: 0, timer: null, next: null, lastError: null, busy: false, onDemand }
+      const state: NameState = { name, cert: null, failures: 0, timer: null, next: null, lastError: null, busy: false, onDemand, ari: null, ariCheckAt: null }
       this.#names.set(name, state)
       let stored: StoredCertificate | null = null
       try {
@@ -113,7 +128,7 @@ export class AcmeManager {
       }
       if (stored !== null && stored.notAfter.getTime() > Date.now()) {
         this.#install(state, stored, 'loaded from storage')
-        this.#schedule(state, this.#dueAt(stored))
+        void this.#plan(state)
       } else {
         if (this.#settings.pending === 'refuse') this.#store.refuseUntilManaged(name)
         this.#logger.info({ name }, 'certificate pending')
@@ -179,6 +194,7 @@ export class AcmeManager {
       issuer: s.cert?.issuer ?? null,
       notAfter: s.cert?.notAfter.toISOString() ?? null,
       nextAttempt: s.next === null ? null : new Date(s.next).toISOString(),
+      renewalWindow: s.ari === null ? null : { start: new Date(s.ari.start).toISOString(), end: new Date(s.ari.end).toISOString(), explanationURL: s.ari.explanationURL },
       lastError: s.lastError
     }))
   }
@@ -194,15 +210,64 @@ export class AcmeManager {
     return c.notAfter.getTime() - this.#settings.renewBefore - Math.random() * 0.01 * Math.max(0, c.notAfter.getTime() - Date.now())
   }
 
+  /**
+   * Plans the renewal of the name's certificate: at `renewBefore`, or earlier at a random time in the window the CA
+   * suggests (RFC 9773), asked again after its Retry-After so a CA can move it (say, before a revocation). Without
+   * ARI, or when the CA does not answer, `renewBefore` alone. `justIssued`: a certificate due at once is looked at
+   * again at the next check instead of renewed in a loop.
+   */
+  async #plan (state: NameState, justIssued = false): Promise<void> {
+    const cert = state.cert
+    if (cert === null) return
+    let due = this.#dueAt(cert)
+    state.ariCheckAt = null
+    const info = await this.#askRenewalInfo(state.name, cert)
+    if (state.cert !== cert) return
+    if (info !== null) {
+      const changed = state.ari === null || state.ari.start !== info.start || state.ari.end !== info.end
+      state.ari = info
+      state.ariCheckAt = Date.now() + info.retryAfterMs
+      const suggested = renewalTime(info)
+      if (changed) {
+        const early = suggested < due
+        this.#logger[early && info.explanationURL !== null ? 'warn' : 'info']({
+          name: state.name,
+          windowStart: new Date(info.start).toISOString(),
+          windowEnd: new Date(info.end).toISOString(),
+          ...(info.explanationURL === null ? {} : { explanationURL: info.explanationURL })
+        }, 'renewal window from the CA (ARI)')
+      }
+      due = Math.min(due, suggested)
+    }
+    if (justIssued && due <= Date.now()) due = Date.now() + CHECK_EVERY_MS
+    this.#schedule(state, due)
+  }
+
+  /** The CA's renewal window for `cert`; null when the CA offers no ARI or does not answer (logged). */
+  async #askRenewalInfo (name: string, cert: StoredCertificate): Promise<RenewalInfo | null> {
+    try {
+      this.#renewalInfo ??= renewalInfoUrl(this.#settings.directoryUrl, this.#settings.ca)
+      this.#renewalInfo.catch(() => { this.#renewalInfo = null })
+      const url = await this.#renewalInfo
+      const id = url === null ? null : ariCertId(cert.cert)
+      return url === null || id === null ? null : await fetchRenewalInfo(url, id, this.#settings.ca)
+    } catch (err) {
+      this.#logger.warn({ name, err: (err as Error).message }, 'renewal information (ARI) not available; renewing at renewBefore')
+      return null
+    }
+  }
+
   #schedule (state: NameState, at: number): void {
     // A name a reload dropped is not looked at again.
     if (this.#closed || this.#names.get(state.name) !== state) return
     if (state.timer !== null) clearTimeout(state.timer)
     state.next = at
-    const wait = Math.min(Math.max(0, at - Date.now()), CHECK_EVERY_MS)
+    const wake = Math.min(at, state.ariCheckAt ?? Infinity)
+    const wait = Math.min(Math.max(0, wake - Date.now()), CHECK_EVERY_MS)
     state.timer = setTimeout(() => {
       state.timer = null
-      if (Date.now() + 1000 < at) this.#schedule(state, at)
+      if (state.ariCheckAt !== null && Date.now() + 1000 >= state.ariCheckAt && Date.now() + 1000 < at) void this.#plan(state)
+      else if (Date.now() + 1000 < at) this.#schedule(state, at)
       else void this.#order(state)
     }, wait)
     state.timer.unref()
@@ -217,10 +282,10 @@ export class AcmeManager {
       // Of the instances sharing the storage, the one holding the lock orders; the others load what it stores.
       release = await this.#storage.lock(state.name, LOCK_TTL_MS)
       const stored = await this.#storage.certificate(state.name)
-      if (stored !== null && this.#dueAt(stored) > Date.now()) {
-        // Not due: another instance (or an earlier run) stored it; nothing to order.
-        if (stored.cert !== state.cert?.cert) this.#install(state, stored, 'loaded from storage')
-        this.#schedule(state, this.#dueAt(stored))
+      if (stored !== null && stored.cert !== state.cert?.cert && this.#dueAt(stored) > Date.now()) {
+        // Another instance (or an earlier run) stored a certificate that is not due: nothing to order.
+        this.#install(state, stored, 'loaded from storage')
+        void this.#plan(state)
         return
       }
       if (release === null) {
@@ -229,13 +294,10 @@ export class AcmeManager {
       }
       const { acme, client } = await this.#acmeClient()
       const [key, csr] = await acme.crypto.createCsr({ commonName: state.name, altNames: [state.name] }, await acme.crypto.createPrivateEcdsaKey())
-      const cert = await client.auto({
-        csr,
-        email: this.#settings.email,
-        termsOfServiceAgreed: true,
-        challengePriority: this.#settings.challenges,
-        // The CA checks the challenge; Portico's own pre-check would resolve the name from here, which proves nothing.
-        skipChallengeVerification: true,
+      // RFC 9773 §5: a renewal names the certificate it replaces (a CA may then exempt it from rate limits).
+      const offersAri = (await this.#renewalInfo?.catch(() => null) ?? null) !== null
+      const replaces = state.cert !== null && offersAri ? ariCertId(state.cert.cert) : null
+      const cert = await this.#issue(client, state.name, csr, replaces, {
         challengeCreateFn: async (authz, challenge, keyAuthorization) => {
           if ((challenge.type as string) === 'tls-alpn-01') {
             await this.#challenges.tlsAlpn01?.set(authz.identifier.value, keyAuthorization)
@@ -263,9 +325,9 @@ export class AcmeManager {
       state.failures = 0
       state.lastError = null
       this.#install(state, issued, renewal ? 'renewed' : 'obtained', Date.now() - started)
+      state.ari = null
       // A certificate shorter-lived than renewBefore is due at once: look again at the next check, not in a loop.
-      const due = this.#dueAt(issued)
-      this.#schedule(state, due <= Date.now() ? Date.now() + CHECK_EVERY_MS : due)
+      void this.#plan(state, true)
     } catch (err) {
       if (this.#closed) return
       state.failures++
@@ -280,6 +342,51 @@ export class AcmeManager {
       state.busy = false
       if (release !== null) await release().catch(() => {})
     }
+  }
+
+  /**
+   * One order (RFC 8555 §7.4) for `name`: the account (registered on first use), the order (naming the certificate
+   * it `replaces`; a CA that refuses that is asked again without it), each pending authorization answered by the
+   * first challenge type of `tls.acme.challenges` it offers and removed again, then finalization with `csr`.
+   * Returns the certificate chain (PEM).
+   */
+  async #issue (client: AcmeClient, name: string, csr: Buffer, replaces: string | null, answer: ChallengeHooks): Promise<string> {
+    try {
+      client.getAccountUrl()
+    } catch {
+      await client.createAccount({ termsOfServiceAgreed: true, contact: [`mailto:${this.#settings.email}`] })
+    }
+    const identifiers = [{ type: 'dns', value: name }]
+    let order
+    try {
+      order = await client.createOrder(replaces === null ? { identifiers } : { identifiers, replaces } as never)
+    } catch (err) {
+      if (replaces === null || !/replace/i.test((err as Error).message)) throw err
+      this.#logger.info({ name, replaces, err: (err as Error).message }, 'the CA refused the replaced certificate; ordering without it')
+      order = await client.createOrder({ identifiers })
+    }
+    const authorizations = await client.getAuthorizations(order)
+    await Promise.all(authorizations.map(async (authz) => {
+      if (authz.status === 'valid') return
+      const challenge = this.#settings.challenges.map((type) => authz.challenges.find((c) => c.type === type)).find((c) => c !== undefined)
+      if (challenge === undefined) throw new Error(`the CA offers none of the challenges ${this.#settings.challenges.join(', ')} for ${authz.identifier.value}`)
+      const keyAuthorization = await client.getChallengeKeyAuthorization(challenge)
+      let completed = false
+      try {
+        await answer.challengeCreateFn(authz, challenge, keyAuthorization)
+        await client.completeChallenge(challenge)
+        completed = true
+        await client.waitForValidStatus(challenge)
+      } catch (err) {
+        // An authorization left pending would count against the CA's limits until it expires.
+        if (!completed) await client.deactivateAuthorization(authz).catch(() => {})
+        throw err
+      } finally {
+        await answer.challengeRemoveFn(authz, challenge).catch(() => {})
+      }
+    }))
+    const finalized = await client.finalizeOrder(order, csr)
+    return await client.getCertificate(finalized)
   }
 
   #install (state: NameState, c: StoredCertificate, how: string, ms?: number): void {
@@ -303,7 +410,9 @@ export class AcmeManager {
         accountKey = await this.#storage.accountKey()
         if (accountKey === null) throw new Error(`the account key could not be stored in ${this.#storage.where}`)
       }
-      return { acme, client: new acme.Client({ directoryUrl: this.#settings.directoryUrl, accountKey }) }
+      // Status polls start after 1 s (acme-client's default is 5 s, which most orders against a fast CA then wait
+      // for in full) and back off to 30 s, about 2.5 minutes in all.
+      return { acme, client: new acme.Client({ directoryUrl: this.#settings.directoryUrl, accountKey, backoffMin: 1000, backoffMax: 30_000, backoffAttempts: 10 }) }
     })()
     this.#client.catch(() => { this.#client = null })
     return this.#client

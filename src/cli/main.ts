@@ -268,11 +268,11 @@ async function check (opts: GlobalOptions): Promise<void> {
   if (acme !== null) {
     const { openAcmeStorage } = await import('../acme/storage.js')
     const storage = await openAcmeStorage(acme.storage)
-    lines.push(`automatic HTTPS: ${acme.directoryUrl}, storage ${storage.where}`)
+    lines.push(`automatic HTTPS: ${acme.directoryUrl}, challenges ${acme.challenges.join(', ')}, storage ${storage.where}; renewal by the date shown, or earlier in the window the CA suggests (ARI)`)
     for (const name of acme.hosts) {
       const c = await storage.certificate(name).catch(() => null)
       const renews = c === null ? null : new Date(c.notAfter.getTime() - acme.renewBefore)
-      lines.push(`  ${name.padEnd(28)} ${c === null ? 'not obtained yet' : `${c.issuer}, expires ${c.notAfter.toISOString()}, renews from ${(renews as Date).toISOString()}`}`)
+      lines.push(`  ${name.padEnd(28)} ${c === null ? 'not obtained yet' : `${c.issuer}, expires ${c.notAfter.toISOString()}, renews by ${(renews as Date).toISOString()}`}`)
     }
     const unmanaged = [...new Set(loaded.config.routes.flatMap((r) => r.hosts))].filter((h) => !acme.hosts.includes(h) && (h.startsWith('*.') || h.endsWith('.')))
     if (unmanaged.length > 0) lines.push(`  not managed (wildcards and prefix keys need DNS-01; serve them with tls.certificates): ${unmanaged.join(', ')}`)

@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import https from 'node:https'
+import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { generate } from 'selfsigned'
@@ -21,10 +22,25 @@ export interface Pebble {
   caFile: string
   /** Pebble's issuing root (PEM), from its management port: what a client of the issued certificates trusts. */
   root (): Promise<string>
+  /**
+   * A directory that is Pebble's plus ACME Renewal Information (RFC 9773, which Pebble 2.4 lacks): `renewalInfo`
+   * points at a server of the test's that answers each certificate's window with `window(certId)` (null: 404).
+   * Every other resource is Pebble's own. `requests` lists the identifiers asked about.
+   */
+  withRenewalInfo (window: (certId: string) => RenewalWindow | null): Promise<{ directory: string, requests: string[] }>
   /** SIGSTOP / SIGCONT the CA: requests to it wait (a slow CA), nothing fails. */
   pause (): void
   resume (): void
   stop (): Promise<void>
+}
+
+/** A renewal window as a CA's renewalInfo resource gives it. */
+export interface RenewalWindow {
+  start: Date
+  end: Date
+  /** Seconds, sent as Retry-After. */
+  retryAfter?: number
+  explanationURL?: string
 }
 
 export const NO_PEBBLE = 'pebble not installed: ACME tests skipped (apt-get install pebble)'
@@ -100,13 +116,41 @@ export async function startPebble (httpPort: number, tlsPort?: number): Promise<
     await stop()
     throw new Error('pebble did not start within 10 s')
   }
+  const servers: https.Server[] = []
+  const withRenewalInfo = async (window: (certId: string) => RenewalWindow | null): Promise<{ directory: string, requests: string[] }> => {
+    const requests: string[] = []
+    const server = https.createServer({ cert: pems.cert, key: pems.private }, (req, res) => {
+      const url = req.url ?? '/'
+      if (url === '/dir') {
+        fetchText(directory, pems.cert).then((text) => {
+          const dir = { ...JSON.parse(text) as object, renewalInfo: `https://127.0.0.1:${(server.address() as AddressInfo).port}/renewal-info` }
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(dir))
+        }, () => res.writeHead(502).end())
+        return
+      }
+      const id = url.startsWith('/renewal-info/') ? url.slice('/renewal-info/'.length) : null
+      const w = id === null ? null : window(id)
+      if (id !== null) requests.push(id)
+      if (w === null) {
+        res.writeHead(404, { 'content-type': 'application/problem+json' }).end('{"type":"urn:ietf:params:acme:error:malformed"}')
+        return
+      }
+      res.writeHead(200, { 'content-type': 'application/json', ...(w.retryAfter === undefined ? {} : { 'retry-after': String(w.retryAfter) }) })
+      res.end(JSON.stringify({ suggestedWindow: { start: w.start.toISOString(), end: w.end.toISOString() }, ...(w.explanationURL === undefined ? {} : { explanationURL: w.explanationURL }) }))
+    })
+    servers.push(server)
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    return { directory: `https://127.0.0.1:${(server.address() as AddressInfo).port}/dir`, requests }
+  }
   return {
     directory,
     caFile,
+    withRenewalInfo,
     root: () => fetchText(`https://127.0.0.1:${management}/roots/0`, pems.cert),
     pause: () => { children[1].kill('SIGSTOP') },
     resume: () => { children[1].kill('SIGCONT') },
     stop: async () => {
+      for (const s of servers) s.close()
       children[1].kill('SIGCONT')
       await stop()
     }

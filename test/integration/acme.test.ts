@@ -14,7 +14,7 @@ import http2 from 'node:http2'
 import { X509Certificate } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { captureLogs, closedPort, runCli, send, startOrigin, type Origin } from '../helpers/servers.js'
-import { NO_PEBBLE, startPebble, type Pebble } from '../helpers/pebble.js'
+import { NO_PEBBLE, startPebble, type Pebble, type RenewalWindow } from '../helpers/pebble.js'
 import { eventually } from '../helpers/poll.js'
 import { redisOrSkip, startRedis } from '../helpers/redis.js'
 
@@ -255,6 +255,56 @@ test('renewal: a certificate due for renewal is replaced in the SNI table while 
   const fresh = (await peerCertificate(secure.port, 'a.test', root)).leaf.serialNumber
   assert.notEqual(fresh, before, 'a new handshake gets the renewed certificate')
   assert.equal(early.serial, before)
+})
+
+test('ACME Renewal Information (RFC 9773): the CA\'s window schedules the renewal, and a window already open renews at once', async (t) => {
+  const setup = await acmeSetup(t)
+  if (setup === null) return
+  const { httpPort, pebble, storage, origin } = setup
+  const { createProxy } = await import('../../src/index.js')
+  const { ariCertId } = await import('../../src/acme/renewal-info.js')
+  const day = 24 * 60 * 60 * 1000
+  let window: RenewalWindow = { start: new Date(Date.now() + 30 * day), end: new Date(Date.now() + 31 * day), retryAfter: 3600 }
+  const ari = await pebble.withRenewalInfo(() => window)
+  const config = {
+    listen: [{ host: '127.0.0.1', port: httpPort }, { host: '127.0.0.1', port: 0, tls: true }],
+    routes: [{ host: 'a.test', upstream: [origin.url] }],
+    tls: { acme: { email: 'ops@example.com', directory: ari.directory, ca: pebble.caFile, storage: { dir: storage } } }
+  }
+  const root = await pebble.root()
+
+  // Pebble's certificates last five years: renewBefore (30 days) alone would renew in about five years. The CA's
+  // window, 30 days from now, comes first.
+  const logs = captureLogs()
+  const proxy = createProxy(config, { logger: logs.logger })
+  const [, secure] = await proxy.listen()
+  await eventually('a certificate for a.test', async () => (await peerCertificate(secure.port, 'a.test', root)).authorized, { ms: 30_000, every: 100 })
+  await eventually('the renewal window', () => proxy.certificates()[0]?.renewalWindow !== null, { ms: 10_000, every: 50 })
+  const first = (await peerCertificate(secure.port, 'a.test', root)).leaf
+  const managed = proxy.certificates()[0]
+  assert.deepEqual(managed.renewalWindow, { start: window.start.toISOString(), end: window.end.toISOString(), explanationURL: null })
+  const next = Date.parse(managed.nextAttempt ?? '')
+  assert.ok(next >= window.start.getTime() && next <= window.end.getTime(), `renewal planned inside the window: ${managed.nextAttempt}`)
+  assert.ok(ari.requests.includes(ariCertId(first.toString()) ?? ''), 'the CA was asked about this certificate by its ARI identifier')
+  assert.equal(logs.lines.filter((l) => l.msg === 'renewal window from the CA (ARI)').length, 1)
+  await proxy.close({ drainTimeout: 500 })
+
+  // The CA now wants it renewed (say, before a revocation): the next start renews at once, and says why.
+  window = { start: new Date(Date.now() - 2 * 60 * 60 * 1000), end: new Date(Date.now() - 60 * 60 * 1000), explanationURL: 'https://ca.example/incident' }
+  const logs2 = captureLogs()
+  const again = createProxy({ ...config, listen: [{ host: '127.0.0.1', port: httpPort }, { host: '127.0.0.1', port: 0, tls: true }] }, { logger: logs2.logger })
+  const [, secure2] = await again.listen()
+  t.after(() => again.close({ drainTimeout: 500 }))
+  await eventually('the renewed certificate', () => logs2.lines.some((l) => l.msg === 'certificate renewed'), { ms: 30_000, every: 100 })
+  const renewed = (await peerCertificate(secure2.port, 'a.test', root)).leaf
+  assert.notEqual(renewed.serialNumber, first.serialNumber)
+  const early = logs2.lines.find((l) => l.msg === 'renewal window from the CA (ARI)')
+  assert.equal(early?.level, 40, 'an early renewal with an explanation is a warning')
+  assert.equal(early?.explanationURL, 'https://ca.example/incident')
+  // The new certificate is in the same (past) window: looked at again at the next check, not renewed in a loop.
+  await eventually('the new certificate\'s plan', () => ari.requests.includes(ariCertId(renewed.toString()) ?? ''), { ms: 10_000, every: 50 })
+  await eventually('its next attempt', () => Date.parse(again.certificates()[0].nextAttempt ?? '') > Date.now() + 11 * 60 * 60 * 1000, { ms: 10_000, every: 50 })
+  assert.equal(logs2.lines.filter((l) => l.msg === 'certificate renewed').length, 1)
 })
 
 test('two instances sharing Redis storage: one orders the name, the other answers its challenge and serves the same certificate', async (t) => {

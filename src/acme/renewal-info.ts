@@ -1,0 +1,155 @@
+/**
+ * ACME Renewal Information (RFC 9773): a CA that offers `renewalInfo` in its directory says, per certificate, the
+ * window in which it would like it renewed (earlier than usual before a revocation, spread out to avoid load
+ * spikes). The certificate is named by its ARI identifier (§4.1: the authority key identifier and the serial
+ * number, each base64url); the window is fetched with an unauthenticated GET and fetched again after its
+ * Retry-After. The manager (manager.ts) renews at a random time inside the window, or at `renewBefore`, whichever
+ * comes first, and names the certificate it replaces in the new order (§5).
+ */
+import https from 'node:https'
+import { X509Certificate } from 'node:crypto'
+
+/** How long a fetched window holds when the CA sends no usable Retry-After (the RFC suggests six hours). */
+const DEFAULT_RETRY_AFTER_MS = 6 * 60 * 60 * 1000
+/** Retry-After is kept within these bounds: not polled more than once a minute, nor less than once a day. */
+const MIN_RETRY_AFTER_MS = 60 * 1000
+const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000
+const TIMEOUT_MS = 10_000
+
+/** A CA's suggested renewal window for one certificate. */
+export interface RenewalInfo {
+  start: number
+  end: number
+  /** A page that explains the window (a revocation notice, say), when the CA gives one. */
+  explanationURL: string | null
+  /** When to ask again. */
+  retryAfterMs: number
+}
+
+/** The certificate's ARI identifier (RFC 9773 §4.1), or null when it has no authority key identifier. */
+export function ariCertId (pem: string): string | null {
+  const leaf = new X509Certificate(pem)
+  const aki = authorityKeyId(leaf.raw)
+  if (aki === null) return null
+  // The serial as DER encodes it: the INTEGER's content octets, with a leading zero when the high bit is set.
+  let serial = Buffer.from(leaf.serialNumber.length % 2 === 0 ? leaf.serialNumber : `0${leaf.serialNumber}`, 'hex')
+  if (serial.length === 0 || (serial[0] & 0x80) !== 0) serial = Buffer.concat([Buffer.from([0]), serial])
+  return `${aki.toString('base64url')}.${serial.toString('base64url')}`
+}
+
+/** One DER TLV: its tag, where its content starts and ends. */
+interface Tlv { tag: number, start: number, end: number }
+
+function tlv (der: Buffer, at: number): Tlv {
+  const tag = der[at]
+  let len = der[at + 1]
+  let start = at + 2
+  if (len >= 0x80) {
+    const n = len & 0x7f
+    if (n === 0 || n > 4) throw new RangeError('DER length')
+    len = der.readUIntBE(at + 2, n)
+    start += n
+  }
+  if (start + len > der.length) throw new RangeError('DER overrun')
+  return { tag, start, end: start + len }
+}
+
+function children (der: Buffer, parent: Tlv): Tlv[] {
+  const out: Tlv[] = []
+  for (let at = parent.start; at < parent.end;) {
+    const t = tlv(der, at)
+    out.push(t)
+    at = t.end
+  }
+  return out
+}
+
+/** id-ce-authorityKeyIdentifier (2.5.29.35), as DER OID content. */
+const AKI_OID = Buffer.from([0x55, 0x1d, 0x23])
+
+/** The keyIdentifier of the certificate's authority key identifier extension (RFC 5280 §4.2.1.1), or null. */
+function authorityKeyId (der: Buffer): Buffer | null {
+  try {
+    const cert = tlv(der, 0)
+    const tbs = children(der, cert)[0]
+    // Extensions are the [3] explicit field at the end of TBSCertificate.
+    const explicit = children(der, tbs).find((t) => t.tag === 0xa3)
+    if (explicit === undefined) return null
+    for (const ext of children(der, children(der, explicit)[0])) {
+      const parts = children(der, ext)
+      if (parts[0].tag !== 0x06 || !der.subarray(parts[0].start, parts[0].end).equals(AKI_OID)) continue
+      const value = parts[parts.length - 1]
+      const seq = tlv(der, value.start)
+      const keyId = children(der, seq).find((t) => t.tag === 0x80)
+      return keyId === undefined ? null : Buffer.from(der.subarray(keyId.start, keyId.end))
+    }
+  } catch {
+    return null
+  }
+  return null
+}
+
+/** A uniformly random time in the window (§4.2), so that the CA's subscribers do not all renew at its start. */
+export function renewalTime (info: RenewalInfo): number {
+  return info.start + Math.random() * Math.max(0, info.end - info.start)
+}
+
+/** Fetches a certificate's renewal window from the CA's `renewalInfo` resource; throws on any failure. */
+export async function fetchRenewalInfo (renewalInfoUrl: string, certId: string, ca: Buffer | null): Promise<RenewalInfo> {
+  const res = await getJson(`${renewalInfoUrl.replace(/\/$/, '')}/${certId}`, ca)
+  if (res.status !== 200) throw new Error(`renewalInfo answered ${res.status}`)
+  const body = res.body as { suggestedWindow?: { start?: unknown, end?: unknown }, explanationURL?: unknown } | null
+  const start = Date.parse(String(body?.suggestedWindow?.start))
+  const end = Date.parse(String(body?.suggestedWindow?.end))
+  // §4.2: a window whose end is not after its start is invalid, and treated as if none was given.
+  if (!Number.isFinite(start) || !Number.isFinite(end) || end <= start) throw new Error('renewalInfo has no valid suggestedWindow')
+  return {
+    start,
+    end,
+    explanationURL: typeof body?.explanationURL === 'string' ? body.explanationURL : null,
+    retryAfterMs: retryAfter(res.retryAfter)
+  }
+}
+
+/** Retry-After (delay-seconds or an HTTP-date), kept within a minute and a day. */
+function retryAfter (value: string | undefined): number {
+  if (value === undefined) return DEFAULT_RETRY_AFTER_MS
+  const ms = /^\d+$/.test(value.trim()) ? Number(value.trim()) * 1000 : Date.parse(value) - Date.now()
+  if (!Number.isFinite(ms)) return DEFAULT_RETRY_AFTER_MS
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(MIN_RETRY_AFTER_MS, ms))
+}
+
+/** The `renewalInfo` URL of an ACME directory, or null when the CA does not offer ARI. */
+export async function renewalInfoUrl (directoryUrl: string, ca: Buffer | null): Promise<string | null> {
+  const res = await getJson(directoryUrl, ca)
+  if (res.status !== 200) throw new Error(`the ACME directory answered ${res.status}`)
+  const url = (res.body as { renewalInfo?: unknown } | null)?.renewalInfo
+  return typeof url === 'string' && url.startsWith('https://') ? url : null
+}
+
+function getJson (url: string, ca: Buffer | null): Promise<{ status: number, body: unknown, retryAfter: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ...(ca === null ? {} : { ca }), headers: { accept: 'application/json' }, timeout: TIMEOUT_MS }, (res) => {
+      const chunks: Buffer[] = []
+      let size = 0
+      res.on('data', (c: Buffer) => {
+        size += c.length
+        if (size > 64 * 1024) req.destroy(new Error(`${url}: answer too large`))
+        else chunks.push(c)
+      })
+      res.on('end', () => {
+        let body: unknown = null
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+        } catch {
+          // Not JSON: the caller reports the missing fields.
+        }
+        const ra = res.headers['retry-after']
+        resolve({ status: res.statusCode ?? 0, body, retryAfter: Array.isArray(ra) ? ra[0] : ra })
+      })
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(new Error(`${url}: no answer within ${TIMEOUT_MS / 1000} s`)))
+    req.on('error', reject)
+  })
+}
