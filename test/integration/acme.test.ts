@@ -1,7 +1,9 @@
 /**
  * Automatic HTTPS against a real ACME CA (Debian's Pebble, test/helpers/pebble.ts): certificates for the routes'
- * names obtained by HTTP-01 on the cleartext listener, served by SNI to a client that trusts Pebble's root, kept on
- * disk with private keys 0600 and loaded from there by the next start without a new order.
+ * names obtained by HTTP-01 on the cleartext listener or by TLS-ALPN-01 on the TLS one, served by SNI to a client
+ * that trusts Pebble's root, kept on disk with private keys 0600 (or in Redis, shared by two instances) and loaded
+ * from there by the next start without a new order; failures retried with backoff; renewal at renewBefore or in the
+ * CA's renewal window (ARI); on-demand TLS; reload.
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
@@ -307,37 +309,42 @@ test('ACME Renewal Information (RFC 9773): the CA\'s window schedules the renewa
   assert.equal(logs2.lines.filter((l) => l.msg === 'certificate renewed').length, 1)
 })
 
-test('two instances sharing Redis storage: one orders the name, the other answers its challenge and serves the same certificate', async (t) => {
-  const setup = await acmeSetup(t)
-  if (setup === null) return
-  const { httpPort, pebble, origin } = setup
-  const redis = await startRedis()
-  if (!redisOrSkip(t, redis)) return
-  t.after(() => redis.stop())
-  const prefix = `portico:acme:test-${process.pid}-${Date.now()}:`
-  const { createProxy } = await import('../../src/index.js')
-  const config = (cleartextPort: number): Parameters<typeof createProxy>[0] => ({
-    listen: [{ host: '127.0.0.1', port: cleartextPort }, { host: '127.0.0.1', port: 0, tls: true }],
-    upstreams: { 'a.test': [origin.url] },
-    tls: { acme: { email: 'ops@example.com', directory: pebble.directory, ca: pebble.caFile, storage: { redis: { url: redis.url, prefix } } } }
+for (const challenge of ['http-01', 'tls-alpn-01'] as const) {
+  test(`two instances sharing Redis storage: one orders the name, the other answers its ${challenge} challenge and serves the same certificate`, async (t) => {
+    // Pebble validates on A's ports (HTTP-01 on its cleartext listener, TLS-ALPN-01 on its TLS one).
+    const tlsPortA = await closedPort()
+    const setup = await acmeSetup(t, tlsPortA)
+    if (setup === null) return
+    const { httpPort, pebble, origin } = setup
+    const redis = await startRedis()
+    if (!redisOrSkip(t, redis)) return
+    t.after(() => redis.stop())
+    const prefix = `portico:acme:test-${process.pid}-${Date.now()}:`
+    const { createProxy } = await import('../../src/index.js')
+    const config = (cleartextPort: number, tlsPort: number): Parameters<typeof createProxy>[0] => ({
+      listen: [{ host: '127.0.0.1', port: cleartextPort }, { host: '127.0.0.1', port: tlsPort, tls: true }],
+      upstreams: { 'a.test': [origin.url] },
+      tls: { acme: { email: 'ops@example.com', directory: pebble.directory, ca: pebble.caFile, storage: { redis: { url: redis.url, prefix } }, challenges: [challenge] } }
+    })
+    const root = await pebble.root()
+    // B starts first and takes the name's lock; the CA reaches A, so A must answer B's challenge from Redis.
+    const logsB = captureLogs()
+    const b = createProxy(config(0, 0), { logger: logsB.logger })
+    const [, secureB] = await b.listen()
+    const logsA = captureLogs()
+    const a = createProxy(config(httpPort, tlsPortA), { logger: logsA.logger })
+    const [, secureA] = await a.listen()
+    t.after(() => Promise.all([a.close({ drainTimeout: 500 }), b.close({ drainTimeout: 500 })]))
+    for (const port of [secureA.port, secureB.port]) {
+      await eventually(`a certificate on ${port}`, async () => (await peerCertificate(port, 'a.test', root)).authorized, { ms: 30_000, every: 100 })
+    }
+    const obtained = [...logsA.lines, ...logsB.lines].filter((l) => l.msg === 'certificate obtained')
+    assert.equal(obtained.length, 1, 'ordered once')
+    assert.equal(logsB.lines.filter((l) => l.msg === 'certificate obtained').length, 1, 'by the instance that took the lock')
+    if (challenge === 'tls-alpn-01') assert.ok(logsA.lines.some((l) => l.msg === 'TLS-ALPN-01 challenge answered'), 'A answered the validation handshake')
+    assert.equal((await peerCertificate(secureA.port, 'a.test', root)).leaf.serialNumber, (await peerCertificate(secureB.port, 'a.test', root)).leaf.serialNumber)
   })
-  const root = await pebble.root()
-  // B starts first and takes the name's lock; Pebble validates on A's cleartext port, so A must answer B's token.
-  const logsB = captureLogs()
-  const b = createProxy(config(0), { logger: logsB.logger })
-  const [, secureB] = await b.listen()
-  const logsA = captureLogs()
-  const a = createProxy(config(httpPort), { logger: logsA.logger })
-  const [, secureA] = await a.listen()
-  t.after(() => Promise.all([a.close({ drainTimeout: 500 }), b.close({ drainTimeout: 500 })]))
-  for (const port of [secureA.port, secureB.port]) {
-    await eventually(`a certificate on ${port}`, async () => (await peerCertificate(port, 'a.test', root)).authorized, { ms: 30_000, every: 100 })
-  }
-  const obtained = [...logsA.lines, ...logsB.lines].filter((l) => l.msg === 'certificate obtained')
-  assert.equal(obtained.length, 1, 'ordered once')
-  assert.equal(logsB.lines.filter((l) => l.msg === 'certificate obtained').length, 1, 'by the instance that took the lock')
-  assert.equal((await peerCertificate(secureA.port, 'a.test', root)).leaf.serialNumber, (await peerCertificate(secureB.port, 'a.test', root)).leaf.serialNumber)
-})
+}
 
 test('on-demand TLS: a name first seen in a handshake is ordered then if the ask endpoint allows it, within the rate', async (t) => {
   const setup = await acmeSetup(t)
