@@ -369,6 +369,7 @@ export class Proxy extends EventEmitter<ProxyEvents> {
       this.#acme = new AcmeManager(acme, await openAcmeStorage(acme.storage), this.#certificates, this.#acmeChallenges, this.#logger)
     }
     if (acme.hosts.length === 0 && acme.onDemand === null) this.#logger.warn({}, 'tls.acme manages no names: the routes have no exact host names and tls.acme.hosts is not set')
+    if (acme.unmanaged.length > 0) this.#logger.warn({ hosts: acme.unmanaged }, 'not managed by automatic HTTPS (wildcards and prefix keys need DNS-01): serve them with tls.certificates')
     await this.#acme.update(acme.hosts, acme.onDemand !== null)
     const manager = this.#acme
     this.#certificates.onUnknownName = acme.onDemand === null ? null : async (name) => await manager.onDemand(name)

@@ -67,8 +67,11 @@ interface NameState {
   busy: boolean
   /** Ordered on demand (not in the config's names). */
   onDemand: boolean
-  /** The CA's renewal window for `cert` (RFC 9773), and when to ask for it again. */
+  /** When `cert` is due by `renewBefore` (its jitter drawn once per certificate). */
+  renewAt: number | null
+  /** The CA's renewal window for `cert` (RFC 9773), the time drawn in it (once per window), and when to ask again. */
   ari: RenewalInfo | null
+  ariAt: number | null
   ariCheckAt: number | null
 }
 
@@ -118,7 +121,7 @@ export class AcmeManager {
   async start (names: readonly string[], onDemand = false): Promise<void> {
     for (const name of names) {
       if (this.#names.has(name)) continue
-      const state: NameState = { name, cert: null, failures: 0, timer: null, next: null, lastError: null, busy: false, onDemand, ari: null, ariCheckAt: null }
+      const state: NameState = { name, cert: null, failures: 0, timer: null, next: null, lastError: null, busy: false, onDemand, renewAt: null, ari: null, ariAt: null, ariCheckAt: null }
       this.#names.set(name, state)
       let stored: StoredCertificate | null = null
       try {
@@ -219,27 +222,30 @@ export class AcmeManager {
   async #plan (state: NameState, justIssued = false): Promise<void> {
     const cert = state.cert
     if (cert === null) return
-    let due = this.#dueAt(cert)
     state.ariCheckAt = null
     const info = await this.#askRenewalInfo(state.name, cert)
     if (state.cert !== cert) return
+    const renewAt = state.renewAt ?? this.#dueAt(cert)
+    let due = renewAt
     if (info !== null) {
-      const changed = state.ari === null || state.ari.start !== info.start || state.ari.end !== info.end
-      state.ari = info
-      state.ariCheckAt = Date.now() + info.retryAfterMs
-      const suggested = renewalTime(info)
-      if (changed) {
-        const early = suggested < due
-        this.#logger[early && info.explanationURL !== null ? 'warn' : 'info']({
+      // A time drawn once per window: drawing again at every poll would drift renewals toward the window's start.
+      if (state.ari === null || state.ari.start !== info.start || state.ari.end !== info.end) {
+        state.ariAt = renewalTime(info)
+        this.#logger[state.ariAt < renewAt && info.explanationURL !== null ? 'warn' : 'info']({
           name: state.name,
           windowStart: new Date(info.start).toISOString(),
           windowEnd: new Date(info.end).toISOString(),
           ...(info.explanationURL === null ? {} : { explanationURL: info.explanationURL })
         }, 'renewal window from the CA (ARI)')
       }
-      due = Math.min(due, suggested)
+      state.ari = info
+      state.ariCheckAt = Date.now() + info.retryAfterMs
+      due = Math.min(due, state.ariAt ?? due)
     }
     if (justIssued && due <= Date.now()) due = Date.now() + CHECK_EVERY_MS
+    if (state.next === null || Math.abs(state.next - due) > 1000) {
+      this.#logger.info({ name: state.name, renewAt: new Date(due).toISOString(), by: due < renewAt ? 'the CA\'s renewal window' : 'renewBefore' }, 'certificate renewal planned')
+    }
     this.#schedule(state, due)
   }
 
@@ -276,6 +282,8 @@ export class AcmeManager {
   async #order (state: NameState): Promise<void> {
     if (this.#closed || state.busy) return
     state.busy = true
+    // An order (and its retries' backoff) takes over from the renewal-window polls until #plan runs again.
+    state.ariCheckAt = null
     const started = Date.now()
     let release: (() => Promise<void>) | null = null
     try {
@@ -325,7 +333,6 @@ export class AcmeManager {
       state.failures = 0
       state.lastError = null
       this.#install(state, issued, renewal ? 'renewed' : 'obtained', Date.now() - started)
-      state.ari = null
       // A certificate shorter-lived than renewBefore is due at once: look again at the next check, not in a loop.
       void this.#plan(state, true)
     } catch (err) {
@@ -391,6 +398,11 @@ export class AcmeManager {
 
   #install (state: NameState, c: StoredCertificate, how: string, ms?: number): void {
     state.cert = c
+    // A new certificate gets its own renewal plan (#plan), and its own window from the CA.
+    state.renewAt = this.#dueAt(c)
+    state.ari = null
+    state.ariAt = null
+    state.next = null
     this.#store.setManaged(state.name, c.cert, c.key)
     this.#logger.info({ name: state.name, issuer: c.issuer, notAfter: c.notAfter.toISOString(), ...(ms === undefined ? {} : { ms }) }, `certificate ${how}`)
   }

@@ -274,8 +274,7 @@ async function check (opts: GlobalOptions): Promise<void> {
       const renews = c === null ? null : new Date(c.notAfter.getTime() - acme.renewBefore)
       lines.push(`  ${name.padEnd(28)} ${c === null ? 'not obtained yet' : `${c.issuer}, expires ${c.notAfter.toISOString()}, renews by ${(renews as Date).toISOString()}`}`)
     }
-    const unmanaged = [...new Set(loaded.config.routes.flatMap((r) => r.hosts))].filter((h) => !acme.hosts.includes(h) && (h.startsWith('*.') || h.endsWith('.')))
-    if (unmanaged.length > 0) lines.push(`  not managed (wildcards and prefix keys need DNS-01; serve them with tls.certificates): ${unmanaged.join(', ')}`)
+    if (acme.unmanaged.length > 0) lines.push(`  not managed (wildcards and prefix keys need DNS-01; serve them with tls.certificates): ${acme.unmanaged.join(', ')}`)
     await storage.close()
   }
   process.stdout.write(`${lines.join('\n')}\n`)

@@ -142,7 +142,6 @@ export interface ResolvedCertificate {
   default: boolean
 }
 
-/** Server-side TLS. */
 /** Automatic HTTPS with the directory URL, storage path and names resolved. */
 export interface ResolvedAcme {
   email: string
@@ -153,6 +152,8 @@ export interface ResolvedAcme {
   renewBefore: number
   /** The names to manage, lower-case. */
   hosts: string[]
+  /** Route hosts it cannot manage (wildcards and prefix keys need DNS-01) that no file certificate names. */
+  unmanaged: string[]
   /** PEM to trust for the directory's HTTPS, or null for the system's roots. */
   ca: Buffer | null
   /** Until a name has its certificate: the default certificate, or a refused handshake. */
@@ -161,6 +162,7 @@ export interface ResolvedAcme {
   onDemand: { ask: string, rate: { count: number, period: number }, maxConcurrent: number } | null
 }
 
+/** Server-side TLS. */
 export interface ResolvedTls {
   certificates: ResolvedCertificate[]
   acme: ResolvedAcme | null

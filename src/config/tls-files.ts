@@ -81,7 +81,7 @@ export function resolveServerTls (cfg: ParsedConfig, baseDir: string, routeHosts
     }
     certificates.push({ hosts, certFile: path.resolve(baseDir, c.cert), keyFile: path.resolve(baseDir, c.key), passphrase, default: c.default ?? false })
   })
-  const acme = cfg.tls.acme === undefined ? null : resolveAcme(cfg.tls.acme, baseDir, routeHosts, issues)
+  const acme = cfg.tls.acme === undefined ? null : resolveAcme(cfg.tls.acme, baseDir, routeHosts, certificates.flatMap((c) => c.hosts), issues)
   return { certificates, acme, minVersion: cfg.tls.minVersion ?? DEFAULTS['tls.minVersion'], ciphers: cfg.tls.ciphers, watch: cfg.tls.watch ?? DEFAULTS['tls.watch'] }
 }
 
@@ -97,7 +97,7 @@ type AcmeConfig = NonNullable<NonNullable<ParsedConfig['tls']>['acme']>
  * Automatic HTTPS: the names to manage are `hosts`, else every exact host name of the routes. Wildcards and prefix
  * keys need DNS-01, which Portico does not do: they are left to `tls.certificates` (docs/acme.md).
  */
-function resolveAcme (a: AcmeConfig, baseDir: string, routeHosts: readonly string[], issues: ConfigIssue[]): ResolvedAcme {
+function resolveAcme (a: AcmeConfig, baseDir: string, routeHosts: readonly string[], fileHosts: readonly string[], issues: ConfigIssue[]): ResolvedAcme {
   const at = ['tls', 'acme']
   const hosts: string[] = []
   if (a.hosts !== undefined) {
@@ -119,6 +119,7 @@ function resolveAcme (a: AcmeConfig, baseDir: string, routeHosts: readonly strin
       : { dir: path.resolve(baseDir, a.storage?.dir ?? DEFAULTS['tls.acme.storage.dir']) },
     renewBefore: a.renewBefore ?? DEFAULTS['tls.acme.renewBefore'],
     hosts,
+    unmanaged: [...new Set(routeHosts)].filter((h) => (h.startsWith('*.') || h.endsWith('.')) && !fileHosts.includes(h)),
     ca: a.ca === undefined ? null : readFileIssue(a.ca, baseDir, [...at, 'ca'], issues) ?? null,
     pending: a.pending ?? DEFAULTS['tls.acme.pending'],
     onDemand: a.onDemand === undefined

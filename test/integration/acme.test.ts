@@ -95,6 +95,15 @@ test('certificates for two names by HTTP-01 from an ACME CA, served by SNI, stor
   const obtained = logs.lines.filter((l) => l.msg === 'certificate obtained')
   assert.equal(obtained.length, 2)
   t.diagnostic(`issuance against Pebble, ms per name: ${obtained.map((l) => String(l.ms)).join(', ')}`)
+  // The log says at start which route names are not managed, and for each certificate when it will be renewed.
+  assert.deepEqual(logs.lines.find((l) => String(l.msg).startsWith('not managed by automatic HTTPS'))?.hosts, ['*.wild.test'])
+  await eventually('the renewal plans', () => logs.lines.filter((l) => l.msg === 'certificate renewal planned').length === 2, { ms: 10_000, every: 50 })
+  for (const plan of logs.lines.filter((l) => l.msg === 'certificate renewal planned')) {
+    const managed = proxy.certificates().find((c) => c.name === plan.name)
+    assert.equal(plan.renewAt, managed?.nextAttempt)
+    assert.equal(plan.by, 'renewBefore', 'Pebble offers no renewal information')
+    assert.ok(Date.parse(String(plan.renewAt)) < Date.parse(managed?.notAfter ?? '') - 29 * 24 * 60 * 60 * 1000)
+  }
   // The cleartext listener still routes everything else.
   assert.equal((await send(`${plain.url}/x`, { headers: { host: 'a.test' } })).status, 200)
   await proxy.close({ drainTimeout: 500 })
