@@ -7,15 +7,14 @@
  * loaded only by a config that uses automatic HTTPS.
  */
 import https from 'node:https'
-import { X509Certificate } from 'node:crypto'
 import type { ResolvedAcme } from '../config/resolved.js'
 import type { Logger } from '../observability/logger.js'
 import type { CertificateStore } from '../server/certificates.js'
 import { isIssuableName } from '../routing/host.js'
 import type { Http01Challenges } from './http-01.js'
 import { tlsAlpnKey, type TlsAlpn01Challenges } from './tls-alpn-01.js'
-import { ariCertId, fetchRenewalInfo, renewalInfoUrl, renewalTime, type RenewalInfo } from './renewal-info.js'
-import { issuerName, type AcmeStorage, type StoredCertificate } from './storage.js'
+import { ariCertId, fetchRenewalInfo, renewalInfoUrl, renewalTime, renewBy, type RenewalInfo } from './renewal-info.js'
+import { parseStored, type AcmeStorage, type StoredCertificate } from './storage.js'
 
 type AcmeModule = typeof import('acme-client')
 type AcmeClient = InstanceType<AcmeModule['Client']>
@@ -37,6 +36,9 @@ const LOCK_TTL_MS = 10 * 60 * 1000
 const LOCKED_RECHECK_MS = 2000
 /** How long a shared HTTP-01 answer stays in storage. */
 const CHALLENGE_TTL_MS = 10 * 60 * 1000
+/** A renewal window that could not be fetched is asked for again after this, doubling up to the maximum. */
+const ARI_RETRY_FIRST_MS = 60 * 60 * 1000
+const ARI_RETRY_MAX_MS = 6 * 60 * 60 * 1000
 
 /** The pending challenges the listeners answer, one set per challenge type in `tls.acme.challenges` (null when not used). */
 export interface AcmeChallenges {
@@ -73,6 +75,9 @@ interface NameState {
   ari: RenewalInfo | null
   ariAt: number | null
   ariCheckAt: number | null
+  ariFailures: number
+  /** When this process obtained `cert` (null: loaded from storage). */
+  issuedAt: number | null
 }
 
 export class AcmeManager {
@@ -121,7 +126,7 @@ export class AcmeManager {
   async start (names: readonly string[], onDemand = false): Promise<void> {
     for (const name of names) {
       if (this.#names.has(name)) continue
-      const state: NameState = { name, cert: null, failures: 0, timer: null, next: null, lastError: null, busy: false, onDemand, renewAt: null, ari: null, ariAt: null, ariCheckAt: null }
+      const state: NameState = { name, cert: null, failures: 0, timer: null, next: null, lastError: null, busy: false, onDemand, renewAt: null, ari: null, ariAt: null, ariCheckAt: null, ariFailures: 0, issuedAt: null }
       this.#names.set(name, state)
       let stored: StoredCertificate | null = null
       try {
@@ -208,26 +213,30 @@ export class AcmeManager {
     await this.#storage.close()
   }
 
-  /** When a certificate is due for renewal: `renewBefore` its expiry, less up to 1% of its lifetime of jitter. */
+  /** When a certificate is due for renewal by `renewBefore` (renewal-info.ts renewBy), less up to 1% of its lifetime of jitter. */
   #dueAt (c: StoredCertificate): number {
-    return c.notAfter.getTime() - this.#settings.renewBefore - Math.random() * 0.01 * Math.max(0, c.notAfter.getTime() - Date.now())
+    return renewBy(c, this.#settings) - Math.random() * 0.01 * Math.max(0, c.notAfter.getTime() - Date.now())
   }
 
   /**
    * Plans the renewal of the name's certificate: at `renewBefore`, or earlier at a random time in the window the CA
-   * suggests (RFC 9773), asked again after its Retry-After so a CA can move it (say, before a revocation). Without
-   * ARI, or when the CA does not answer, `renewBefore` alone. `justIssued`: a certificate due at once is looked at
-   * again at the next check instead of renewed in a loop.
+   * suggests (RFC 9773), asked again after its Retry-After so a CA can move it (say, before a revocation). A window
+   * that cannot be fetched keeps the last one known and is asked for again after 1 hour, doubling to 6. Without
+   * ARI, `renewBefore` alone. A certificate this process obtained is not renewed again within 12 hours, whatever
+   * the plan says (a certificate shorter-lived than `renewBefore`, or a CA window already past, would loop).
    */
-  async #plan (state: NameState, justIssued = false): Promise<void> {
+  async #plan (state: NameState): Promise<void> {
     const cert = state.cert
     if (cert === null) return
     state.ariCheckAt = null
     const info = await this.#askRenewalInfo(state.name, cert)
     if (state.cert !== cert) return
     const renewAt = state.renewAt ?? this.#dueAt(cert)
-    let due = renewAt
-    if (info !== null) {
+    if (info === 'failed') {
+      state.ariFailures++
+      state.ariCheckAt = Date.now() + Math.min(ARI_RETRY_MAX_MS, ARI_RETRY_FIRST_MS * 2 ** (state.ariFailures - 1))
+    } else if (info !== 'none') {
+      state.ariFailures = 0
       // A time drawn once per window: drawing again at every poll would drift renewals toward the window's start.
       if (state.ari === null || state.ari.start !== info.start || state.ari.end !== info.end) {
         state.ariAt = renewalTime(info)
@@ -240,26 +249,26 @@ export class AcmeManager {
       }
       state.ari = info
       state.ariCheckAt = Date.now() + info.retryAfterMs
-      due = Math.min(due, state.ariAt ?? due)
     }
-    if (justIssued && due <= Date.now()) due = Date.now() + CHECK_EVERY_MS
+    let due = Math.min(renewAt, state.ariAt ?? Infinity)
+    if (state.issuedAt !== null && due < state.issuedAt + CHECK_EVERY_MS && due <= Date.now()) due = state.issuedAt + CHECK_EVERY_MS
     if (state.next === null || Math.abs(state.next - due) > 1000) {
       this.#logger.info({ name: state.name, renewAt: new Date(due).toISOString(), by: due < renewAt ? 'the CA\'s renewal window' : 'renewBefore' }, 'certificate renewal planned')
     }
     this.#schedule(state, due)
   }
 
-  /** The CA's renewal window for `cert`; null when the CA offers no ARI or does not answer (logged). */
-  async #askRenewalInfo (name: string, cert: StoredCertificate): Promise<RenewalInfo | null> {
+  /** The CA's renewal window for `cert`: 'none' when the CA offers no ARI, 'failed' when it does not answer (logged). */
+  async #askRenewalInfo (name: string, cert: StoredCertificate): Promise<RenewalInfo | 'none' | 'failed'> {
     try {
       this.#renewalInfo ??= renewalInfoUrl(this.#settings.directoryUrl, this.#settings.ca)
       this.#renewalInfo.catch(() => { this.#renewalInfo = null })
       const url = await this.#renewalInfo
       const id = url === null ? null : ariCertId(cert.cert)
-      return url === null || id === null ? null : await fetchRenewalInfo(url, id, this.#settings.ca)
+      return url === null || id === null ? 'none' : await fetchRenewalInfo(url, id, this.#settings.ca)
     } catch (err) {
-      this.#logger.warn({ name, err: (err as Error).message }, 'renewal information (ARI) not available; renewing at renewBefore')
-      return null
+      this.#logger.warn({ name, err: (err as Error).message }, 'renewal information (ARI) not available now; asking again later')
+      return 'failed'
     }
   }
 
@@ -326,15 +335,15 @@ export class AcmeManager {
         }
       })
       if (this.#closed) return
-      const leaf = new X509Certificate(cert)
-      const issued: StoredCertificate = { cert, key: key.toString(), notAfter: new Date(leaf.validTo), issuer: issuerName(leaf) }
+      const issued = parseStored(cert, key.toString())
+      if (issued === null) throw new Error('the CA sent a certificate that does not parse')
       await this.#storage.saveCertificate(state.name, issued.cert, issued.key)
       const renewal = state.cert !== null
       state.failures = 0
       state.lastError = null
       this.#install(state, issued, renewal ? 'renewed' : 'obtained', Date.now() - started)
-      // A certificate shorter-lived than renewBefore is due at once: look again at the next check, not in a loop.
-      void this.#plan(state, true)
+      state.issuedAt = Date.now()
+      void this.#plan(state)
     } catch (err) {
       if (this.#closed) return
       state.failures++
@@ -376,7 +385,10 @@ export class AcmeManager {
     await Promise.all(authorizations.map(async (authz) => {
       if (authz.status === 'valid') return
       const challenge = this.#settings.challenges.map((type) => authz.challenges.find((c) => c.type === type)).find((c) => c !== undefined)
-      if (challenge === undefined) throw new Error(`the CA offers none of the challenges ${this.#settings.challenges.join(', ')} for ${authz.identifier.value}`)
+      if (challenge === undefined) {
+        await client.deactivateAuthorization(authz).catch(() => {})
+        throw new Error(`the CA offers none of the challenges ${this.#settings.challenges.join(', ')} for ${authz.identifier.value}`)
+      }
       const keyAuthorization = await client.getChallengeKeyAuthorization(challenge)
       let completed = false
       try {
@@ -402,6 +414,8 @@ export class AcmeManager {
     state.renewAt = this.#dueAt(c)
     state.ari = null
     state.ariAt = null
+    state.ariFailures = 0
+    state.issuedAt = null
     state.next = null
     this.#store.setManaged(state.name, c.cert, c.key)
     this.#logger.info({ name: state.name, issuer: c.issuer, notAfter: c.notAfter.toISOString(), ...(ms === undefined ? {} : { ms }) }, `certificate ${how}`)

@@ -28,13 +28,8 @@ export interface RenewalInfo {
 
 /** The certificate's ARI identifier (RFC 9773 §4.1), or null when it has no authority key identifier. */
 export function ariCertId (pem: string): string | null {
-  const leaf = new X509Certificate(pem)
-  const aki = authorityKeyId(leaf.raw)
-  if (aki === null) return null
-  // The serial as DER encodes it: the INTEGER's content octets, with a leading zero when the high bit is set.
-  let serial = Buffer.from(leaf.serialNumber.length % 2 === 0 ? leaf.serialNumber : `0${leaf.serialNumber}`, 'hex')
-  if (serial.length === 0 || (serial[0] & 0x80) !== 0) serial = Buffer.concat([Buffer.from([0]), serial])
-  return `${aki.toString('base64url')}.${serial.toString('base64url')}`
+  const ids = identifiers(new X509Certificate(pem).raw)
+  return ids === null ? null : `${ids.aki.toString('base64url')}.${ids.serial.toString('base64url')}`
 }
 
 /** One DER TLV: its tag, where its content starts and ends. */
@@ -67,26 +62,39 @@ function children (der: Buffer, parent: Tlv): Tlv[] {
 /** id-ce-authorityKeyIdentifier (2.5.29.35), as DER OID content. */
 const AKI_OID = Buffer.from([0x55, 0x1d, 0x23])
 
-/** The keyIdentifier of the certificate's authority key identifier extension (RFC 5280 §4.2.1.1), or null. */
-function authorityKeyId (der: Buffer): Buffer | null {
+/**
+ * What the ARI identifier is made of: the keyIdentifier of the authority key identifier extension (RFC 5280
+ * §4.2.1.1) and the serial number's DER content octets (as encoded, leading zero included); null without an AKI.
+ */
+function identifiers (der: Buffer): { aki: Buffer, serial: Buffer } | null {
   try {
-    const cert = tlv(der, 0)
-    const tbs = children(der, cert)[0]
-    // Extensions are the [3] explicit field at the end of TBSCertificate.
-    const explicit = children(der, tbs).find((t) => t.tag === 0xa3)
-    if (explicit === undefined) return null
+    const tbs = children(der, children(der, tlv(der, 0))[0])
+    // TBSCertificate: [0] version (absent for v1), serialNumber INTEGER, ..., [3] extensions last.
+    const serial = tbs.find((t) => t.tag === 0x02)
+    const explicit = tbs.find((t) => t.tag === 0xa3)
+    if (serial === undefined || explicit === undefined) return null
     for (const ext of children(der, children(der, explicit)[0])) {
       const parts = children(der, ext)
       if (parts[0].tag !== 0x06 || !der.subarray(parts[0].start, parts[0].end).equals(AKI_OID)) continue
       const value = parts[parts.length - 1]
-      const seq = tlv(der, value.start)
-      const keyId = children(der, seq).find((t) => t.tag === 0x80)
-      return keyId === undefined ? null : Buffer.from(der.subarray(keyId.start, keyId.end))
+      const keyId = children(der, tlv(der, value.start)).find((t) => t.tag === 0x80)
+      if (keyId === undefined) return null
+      return { aki: Buffer.from(der.subarray(keyId.start, keyId.end)), serial: Buffer.from(der.subarray(serial.start, serial.end)) }
     }
   } catch {
     return null
   }
   return null
+}
+
+/**
+ * When a certificate is due by `renewBefore` alone: that long before it expires; with `renewBefore` not set
+ * (the 30-day default), a third of its lifetime before when that is shorter, so that short-lived certificates
+ * (Let's Encrypt's 6-day and 45-day ones) are not renewed soon after issue.
+ */
+export function renewBy (c: { notBefore: Date, notAfter: Date }, settings: { renewBefore: number, renewBeforeSet: boolean }): number {
+  const lifetime = c.notAfter.getTime() - c.notBefore.getTime()
+  return c.notAfter.getTime() - (settings.renewBeforeSet ? settings.renewBefore : Math.min(settings.renewBefore, lifetime / 3))
 }
 
 /** A uniformly random time in the window (§4.2), so that the CA's subscribers do not all renew at its start. */

@@ -13,6 +13,7 @@ import path from 'node:path'
 export interface StoredCertificate {
   cert: string
   key: string
+  notBefore: Date
   notAfter: Date
   issuer: string
 }
@@ -40,7 +41,7 @@ export interface AcmeStorage {
 export function parseStored (cert: string, key: string): StoredCertificate | null {
   try {
     const leaf = new X509Certificate(cert)
-    return { cert, key, notAfter: new Date(leaf.validTo), issuer: issuerName(leaf) }
+    return { cert, key, notBefore: new Date(leaf.validFrom), notAfter: new Date(leaf.validTo), issuer: issuerName(leaf) }
   } catch {
     return null
   }

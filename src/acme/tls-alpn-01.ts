@@ -15,8 +15,10 @@ import type { Logger } from '../observability/logger.js'
 export const ACME_TLS_ALPN = 'acme-tls/1'
 /** A ClientHello larger than this is not read further (it goes to the TLS server, which decides). */
 const MAX_HELLO_BYTES = 16 * 1024
-/** Node's own TLS handshake timeout: a connection that sends no ClientHello in this time is closed. */
-const HELLO_TIMEOUT_MS = 120_000
+/** A connection that sends no whole ClientHello in this time is closed (Node's handshake timeout follows it). */
+const HELLO_TIMEOUT_MS = 30_000
+/** How many challenge certificates for other instances' orders are kept. */
+const SHARED_KEPT = 64
 /** A fatal no_application_protocol alert (RFC 7301 §3.2), for acme-tls/1 to a name with no pending challenge. */
 const NO_APPLICATION_PROTOCOL = Buffer.from([21, 3, 3, 0, 2, 2, 120])
 
@@ -32,17 +34,18 @@ export interface ClientHello {
 }
 
 /**
- * Reads the ClientHello at the start of `buf` (one handshake message, over one or more TLS records): 'more' when
- * `buf` holds only part of it, null when the bytes are not a ClientHello a TLS server would accept.
+ * Reads the ClientHello at the start of `buf` (one handshake message, over one or more TLS records): when `buf`
+ * holds only part of it, the number of bytes needed before it is worth reading again; null when the bytes are not
+ * a ClientHello a TLS server would accept.
  */
-export function parseClientHello (buf: Buffer): ClientHello | 'more' | null {
+export function parseClientHello (buf: Buffer): ClientHello | number | null {
   // The handshake message, gathered from consecutive handshake records (content type 22).
   const parts: Buffer[] = []
   let have = 0
   let need = -1
   let at = 0
   while (need < 0 || have < need) {
-    if (at + 5 > buf.length) return 'more'
+    if (at + 5 > buf.length) return at + 5
     if (buf[at] !== 22 || buf[at + 1] !== 3) return null
     const len = buf.readUInt16BE(at + 3)
     if (len === 0) return null
@@ -55,7 +58,7 @@ export function parseClientHello (buf: Buffer): ClientHello | 'more' | null {
       need = 4 + head.readUIntBE(1, 3)
       if (need > MAX_HELLO_BYTES) return null
     }
-    if (end < at + 5 + len && (need < 0 || have < need)) return 'more'
+    if (end < at + 5 + len && (need < 0 || have < need)) return at + 5 + len
     at += 5 + len
   }
   const msg = (parts.length === 1 ? parts[0] : Buffer.concat(parts)).subarray(4, need)
@@ -114,6 +117,8 @@ function u16 (b: Buffer, at: number): number {
 /** The pending TLS-ALPN-01 challenges: the key authorization per name and the challenge certificate made from it. */
 export class TlsAlpn01Challenges {
   readonly #pending = new Map<string, { keyAuthorization: string, context: Promise<SecureContext> }>()
+  /** Challenge certificates made for answers other instances stored, the most recent SHARED_KEPT. */
+  readonly #shared = new Map<string, { keyAuthorization: string, context: Promise<SecureContext> }>()
   /** With a shared storage: the key authorizations other instances stored (the CA may connect to this one). */
   lookup: ((name: string) => Promise<string | null>) | null = null
 
@@ -133,7 +138,17 @@ export class TlsAlpn01Challenges {
     const local = this.#pending.get(name)
     if (local !== undefined) return await local.context
     const shared = await this.lookup?.(name) ?? null
-    return shared === null ? null : await challengeContext(name, shared)
+    if (shared === null) return null
+    // Another instance's challenge: its certificate is made once (a CA validates from several places, and retries).
+    let made = this.#shared.get(name)
+    if (made === undefined || made.keyAuthorization !== shared) {
+      made = { keyAuthorization: shared, context: challengeContext(name, shared) }
+      this.#shared.delete(name)
+      this.#shared.set(name, made)
+      if (this.#shared.size > SHARED_KEPT) this.#shared.delete(this.#shared.keys().next().value as string)
+      made.context.catch(() => this.#shared.delete(name))
+    }
+    return await made.context
   }
 }
 
@@ -156,6 +171,7 @@ export function answerTlsAlpn01 (server: NetServer, challenges: TlsAlpn01Challen
   server.removeAllListeners('connection')
   server.on('connection', (socket: Socket) => {
     readClientHello(socket, (hello) => {
+      if (hello === 'gone') return
       if (hello === null || hello.alpn.length !== 1 || hello.alpn[0] !== ACME_TLS_ALPN) {
         for (const l of tlsListeners) l.call(server, socket)
         return
@@ -191,25 +207,46 @@ async function answer (socket: Socket, name: string | null, challenges: TlsAlpn0
   })
 }
 
-/** Calls `done` once the ClientHello is read (null when the bytes are not one, the peer left, or it is too slow). */
-function readClientHello (socket: Socket, done: (hello: ClientHello | null) => void): void {
-  let buf: Buffer | null = null
-  const finish = (hello: ClientHello | null): void => {
+/**
+ * Calls `done` once the ClientHello is read (null when the bytes are not one), or with 'gone' when the client closed
+ * or went quiet first (the socket is destroyed). The bytes are gathered in one buffer and parsed again only once the
+ * record the last parse was waiting for is complete, so a hello sent in tiny pieces costs no more than a whole one.
+ */
+function readClientHello (socket: Socket, done: (hello: ClientHello | null | 'gone') => void): void {
+  const buf = Buffer.allocUnsafe(MAX_HELLO_BYTES + 64)
+  let have = 0
+  let need = 5
+  const finish = (hello: ClientHello | null | 'gone', rest: Buffer | null): void => {
     socket.off('data', onData)
     socket.off('end', onEnd)
     clearTimeout(timer)
-    socket.pause()
-    if (buf !== null) socket.unshift(buf)
+    if (hello === 'gone') {
+      socket.destroy()
+    } else {
+      socket.pause()
+      // Everything read goes back, in order, for the TLS server (it reads what the socket buffered first).
+      socket.unshift(rest === null ? Buffer.from(buf.subarray(0, have)) : Buffer.concat([buf.subarray(0, have), rest]))
+    }
     done(hello)
   }
   const onData = (chunk: Buffer): void => {
-    buf = buf === null ? chunk : Buffer.concat([buf, chunk])
-    const hello = parseClientHello(buf)
-    if (hello === 'more' && buf.length < MAX_HELLO_BYTES + 64) return
-    finish(hello === 'more' ? null : hello)
+    const room = buf.length - have
+    if (chunk.length > room) {
+      // Past the largest hello read here: let the TLS server decide.
+      chunk.copy(buf, have, 0, room)
+      have += room
+      finish(null, chunk.subarray(room))
+      return
+    }
+    chunk.copy(buf, have)
+    have += chunk.length
+    if (have < need) return
+    const hello = parseClientHello(buf.subarray(0, have))
+    if (typeof hello === 'number') need = hello
+    else finish(hello, null)
   }
-  const onEnd = (): void => finish(null)
-  const timer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS)
+  const onEnd = (): void => finish('gone', null)
+  const timer = setTimeout(() => finish('gone', null), HELLO_TIMEOUT_MS)
   timer.unref()
   socket.on('data', onData)
   socket.once('end', onEnd)

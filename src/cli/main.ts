@@ -266,12 +266,12 @@ async function check (opts: GlobalOptions): Promise<void> {
   if (admin !== null) lines.push(`admin: ${admin.host}:${admin.port}${admin.token !== null ? ' (bearer token)' : ''}`)
   const acme = loaded.config.tls?.acme ?? null
   if (acme !== null) {
-    const { openAcmeStorage } = await import('../acme/storage.js')
+    const [{ openAcmeStorage }, { renewBy }] = await Promise.all([import('../acme/storage.js'), import('../acme/renewal-info.js')])
     const storage = await openAcmeStorage(acme.storage)
     lines.push(`automatic HTTPS: ${acme.directoryUrl}, challenges ${acme.challenges.join(', ')}, storage ${storage.where}; renewal by the date shown, or earlier in the window the CA suggests (ARI)`)
     for (const name of acme.hosts) {
       const c = await storage.certificate(name).catch(() => null)
-      const renews = c === null ? null : new Date(c.notAfter.getTime() - acme.renewBefore)
+      const renews = c === null ? null : new Date(renewBy(c, acme))
       lines.push(`  ${name.padEnd(28)} ${c === null ? 'not obtained yet' : `${c.issuer}, expires ${c.notAfter.toISOString()}, renews by ${(renews as Date).toISOString()}`}`)
     }
     if (acme.unmanaged.length > 0) lines.push(`  not managed (wildcards and prefix keys need DNS-01; serve them with tls.certificates): ${acme.unmanaged.join(', ')}`)

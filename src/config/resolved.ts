@@ -150,6 +150,8 @@ export interface ResolvedAcme {
   /** A directory (absolute), or Redis shared by the instances on it. */
   storage: { dir: string } | { redis: { url: string, prefix: string } }
   renewBefore: number
+  /** False when renewBefore is the default, which gives way to a third of a shorter certificate's lifetime. */
+  renewBeforeSet: boolean
   /** The names to manage, lower-case. */
   hosts: string[]
   /** Route hosts it cannot manage (wildcards and prefix keys need DNS-01) that no file certificate names. */

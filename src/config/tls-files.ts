@@ -118,6 +118,7 @@ function resolveAcme (a: AcmeConfig, baseDir: string, routeHosts: readonly strin
       ? { redis: { url: a.storage.redis.url, prefix: a.storage.redis.prefix ?? DEFAULTS['tls.acme.storage.redis.prefix'] } }
       : { dir: path.resolve(baseDir, a.storage?.dir ?? DEFAULTS['tls.acme.storage.dir']) },
     renewBefore: a.renewBefore ?? DEFAULTS['tls.acme.renewBefore'],
+    renewBeforeSet: a.renewBefore !== undefined,
     hosts,
     unmanaged: [...new Set(routeHosts)].filter((h) => (h.startsWith('*.') || h.endsWith('.')) && !fileHosts.includes(h)),
     ca: a.ca === undefined ? null : readFileIssue(a.ca, baseDir, [...at, 'ca'], issues) ?? null,

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { ariCertId, fetchRenewalInfo, renewalTime } from '../../src/acme/renewal-info.js'
+import { ariCertId, fetchRenewalInfo, renewalTime, renewBy } from '../../src/acme/renewal-info.js'
 
 /** AKI 69:88:5B:6B:87:46:40:41:E1:B3:7B:84:7B:A0:AE:2C:DE:01:C8:D4, serial 0x87654321 (RFC 9773's example). */
 const RFC_EXAMPLE = `
@@ -93,4 +93,16 @@ test('a renewal window is fetched over HTTPS; Retry-After is kept between a minu
   await assert.rejects(fetchRenewalInfo(base, 'missing', ca), /answered 404/)
   // Without the CA's root the fetch fails (the system's roots do not include it).
   await assert.rejects(fetchRenewalInfo(base, 'a', null))
+})
+
+test('renewBefore: as set, or by default 30 days or a third of a shorter certificate\'s lifetime', () => {
+  const day = 24 * 60 * 60 * 1000
+  const cert = (days: number): { notBefore: Date, notAfter: Date } => ({ notBefore: new Date(0), notAfter: new Date(days * day) })
+  const byDefault = { renewBefore: 30 * day, renewBeforeSet: false }
+  assert.equal(renewBy(cert(90), byDefault), 60 * day)
+  assert.equal(renewBy(cert(45), byDefault), 30 * day, 'a 45-day certificate: 15 days before expiry')
+  assert.equal(renewBy(cert(6), byDefault), 4 * day, 'a 6-day certificate: 2 days before expiry')
+  // A value the config sets is taken as given, even past the lifetime (renewed at once, at most every 12 hours).
+  assert.equal(renewBy(cert(6), { renewBefore: 30 * day, renewBeforeSet: true }), -24 * day)
+  assert.equal(renewBy(cert(90), { renewBefore: 10 * day, renewBeforeSet: true }), 80 * day)
 })
