@@ -11,6 +11,7 @@ import type { ResolvedAcme } from '../config/resolved.js'
 import type { Logger } from '../observability/logger.js'
 import type { CertificateStore } from '../server/certificates.js'
 import { isIssuableName } from '../routing/host.js'
+import { undiciRequest } from '../upstream/undici.js'
 import type { Http01Challenges } from './http-01.js'
 import { tlsAlpnKey, type TlsAlpn01Challenges } from './tls-alpn-01.js'
 import { ariCertId, fetchRenewalInfo, renewalInfoUrl, renewalTime, renewBy, type RenewalInfo } from './renewal-info.js'
@@ -185,9 +186,11 @@ export class AcmeManager {
     const url = new URL(ask)
     url.searchParams.set('domain', name)
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(5000), redirect: 'manual' })
-      await res.body?.cancel()
-      return res.status === 200
+      // undici's request follows no redirect: only the endpoint's own 200 allows.
+      const request = await undiciRequest()
+      const res = await request(url, { signal: AbortSignal.timeout(5000) })
+      await res.body.dump()
+      return res.statusCode === 200
     } catch (err) {
       this.#logger.warn({ name, ask: url.origin, err: (err as Error).message }, 'on-demand ask endpoint failed; not ordering')
       return false
@@ -261,8 +264,12 @@ export class AcmeManager {
   /** The CA's renewal window for `cert`: 'none' when the CA offers no ARI, 'failed' when it does not answer (logged). */
   async #askRenewalInfo (name: string, cert: StoredCertificate): Promise<RenewalInfo | 'none' | 'failed'> {
     try {
-      this.#renewalInfo ??= renewalInfoUrl(this.#settings.directoryUrl, this.#settings.ca)
-      this.#renewalInfo.catch(() => { this.#renewalInfo = null })
+      if (this.#renewalInfo === null) {
+        // Read once; a failed read is tried again at the next plan.
+        const read = renewalInfoUrl(this.#settings.directoryUrl, this.#settings.ca)
+        read.catch(() => { if (this.#renewalInfo === read) this.#renewalInfo = null })
+        this.#renewalInfo = read
+      }
       const url = await this.#renewalInfo
       const id = url === null ? null : ariCertId(cert.cert)
       return url === null || id === null ? 'none' : await fetchRenewalInfo(url, id, this.#settings.ca)

@@ -6,15 +6,18 @@
  * Retry-After. The manager (manager.ts) renews at a random time inside the window, or at `renewBefore`, whichever
  * comes first, and names the certificate it replaces in the new order (§5).
  */
-import https from 'node:https'
 import { X509Certificate } from 'node:crypto'
+import { Agent, undiciRequest } from '../upstream/undici.js'
 
 /** How long a fetched window holds when the CA sends no usable Retry-After (the RFC suggests six hours). */
 const DEFAULT_RETRY_AFTER_MS = 6 * 60 * 60 * 1000
 /** Retry-After is kept within these bounds: not polled more than once a minute, nor less than once a day. */
 const MIN_RETRY_AFTER_MS = 60 * 1000
 const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000
+/** How long the CA may leave a request without its head, or its body without a byte. */
 const TIMEOUT_MS = 10_000
+/** The largest directory or renewal-window answer read. */
+const MAX_BODY = 64 * 1024
 
 /** A CA's suggested renewal window for one certificate. */
 export interface RenewalInfo {
@@ -135,29 +138,31 @@ export async function renewalInfoUrl (directoryUrl: string, ca: Buffer | null): 
   return typeof url === 'string' && url.startsWith('https://') ? url : null
 }
 
-function getJson (url: string, ca: Buffer | null): Promise<{ status: number, body: unknown, retryAfter: string | undefined }> {
-  return new Promise((resolve, reject) => {
-    const req = https.get(url, { ...(ca === null ? {} : { ca }), headers: { accept: 'application/json' }, timeout: TIMEOUT_MS }, (res) => {
-      const chunks: Buffer[] = []
-      let size = 0
-      res.on('data', (c: Buffer) => {
-        size += c.length
-        if (size > 64 * 1024) req.destroy(new Error(`${url}: answer too large`))
-        else chunks.push(c)
-      })
-      res.on('end', () => {
-        let body: unknown = null
-        try {
-          body = JSON.parse(Buffer.concat(chunks).toString('utf8'))
-        } catch {
-          // Not JSON: the caller reports the missing fields.
-        }
-        const ra = res.headers['retry-after']
-        resolve({ status: res.statusCode ?? 0, body, retryAfter: Array.isArray(ra) ? ra[0] : ra })
-      })
-      res.on('error', reject)
-    })
-    req.on('timeout', () => req.destroy(new Error(`${url}: no answer within ${TIMEOUT_MS / 1000} s`)))
-    req.on('error', reject)
-  })
+/** GET `url` as JSON through undici (trusting `ca` when given): status, parsed body (null when not JSON), Retry-After. */
+async function getJson (url: string, ca: Buffer | null): Promise<{ status: number, body: unknown, retryAfter: string | undefined }> {
+  const request = await undiciRequest()
+  const dispatcher = ca === null ? undefined : new Agent({ connect: { ca } })
+  try {
+    const res = await request(url, { dispatcher, headers: { accept: 'application/json' }, headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS })
+    const chunks: Buffer[] = []
+    let size = 0
+    for await (const c of res.body) {
+      size += (c as Buffer).length
+      if (size > MAX_BODY) {
+        res.body.destroy()
+        throw new Error(`${url}: answer larger than ${MAX_BODY / 1024} KiB`)
+      }
+      chunks.push(c as Buffer)
+    }
+    let body: unknown = null
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    } catch {
+      // Not JSON: the caller reports the missing fields.
+    }
+    const ra = res.headers['retry-after']
+    return { status: res.statusCode, body, retryAfter: Array.isArray(ra) ? ra[0] : ra }
+  } finally {
+    await dispatcher?.close()
+  }
 }

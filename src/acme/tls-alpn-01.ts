@@ -15,6 +15,8 @@ import type { Logger } from '../observability/logger.js'
 export const ACME_TLS_ALPN = 'acme-tls/1'
 /** A ClientHello larger than this is not read further (it goes to the TLS server, which decides). */
 const MAX_HELLO_BYTES = 16 * 1024
+/** What a hello sent in pieces is gathered in: the largest hello read here and its record headers. */
+const GATHER_BYTES = MAX_HELLO_BYTES + 64
 /** A connection that sends no whole ClientHello in this time is closed (Node's handshake timeout follows it). */
 const HELLO_TIMEOUT_MS = 30_000
 /** How many challenge certificates for other instances' orders are kept. */
@@ -209,14 +211,16 @@ async function answer (socket: Socket, name: string | null, challenges: TlsAlpn0
 
 /**
  * Calls `done` once the ClientHello is read (null when the bytes are not one), or with 'gone' when the client closed
- * or went quiet first (the socket is destroyed). The bytes are gathered in one buffer and parsed again only once the
- * record the last parse was waiting for is complete, so a hello sent in tiny pieces costs no more than a whole one.
+ * or went quiet first (the socket is destroyed). A hello that comes whole in the first read (nearly all of them) is
+ * parsed where it lies; one sent in pieces is gathered in one buffer and parsed again only once the record the last
+ * parse was waiting for is complete, so tiny pieces cost no more than a whole hello.
  */
 function readClientHello (socket: Socket, done: (hello: ClientHello | null | 'gone') => void): void {
-  const buf = Buffer.allocUnsafe(MAX_HELLO_BYTES + 64)
+  let buf: Buffer | null = null
   let have = 0
-  let need = 5
-  const finish = (hello: ClientHello | null | 'gone', rest: Buffer | null): void => {
+  let need = 0
+  /** `read`: every byte read so far, put back for the TLS server (it reads what the socket buffered first). */
+  const finish = (hello: ClientHello | null | 'gone', read: Buffer | null): void => {
     socket.off('data', onData)
     socket.off('end', onEnd)
     clearTimeout(timer)
@@ -224,26 +228,26 @@ function readClientHello (socket: Socket, done: (hello: ClientHello | null | 'go
       socket.destroy()
     } else {
       socket.pause()
-      // Everything read goes back, in order, for the TLS server (it reads what the socket buffered first).
-      socket.unshift(rest === null ? Buffer.from(buf.subarray(0, have)) : Buffer.concat([buf.subarray(0, have), rest]))
+      if (read !== null) socket.unshift(read)
     }
     done(hello)
   }
   const onData = (chunk: Buffer): void => {
-    const room = buf.length - have
-    if (chunk.length > room) {
-      // Past the largest hello read here: let the TLS server decide.
-      chunk.copy(buf, have, 0, room)
-      have += room
-      finish(null, chunk.subarray(room))
+    if (buf === null) {
+      const hello = parseClientHello(chunk)
+      // Past the largest hello read here: the TLS server decides.
+      if (typeof hello !== 'number' || chunk.length >= GATHER_BYTES) return finish(typeof hello === 'number' ? null : hello, chunk)
+      buf = Buffer.allocUnsafe(GATHER_BYTES)
+      have = chunk.copy(buf)
+      need = hello
       return
     }
-    chunk.copy(buf, have)
-    have += chunk.length
+    if (chunk.length > buf.length - have) return finish(null, Buffer.concat([buf.subarray(0, have), chunk]))
+    have += chunk.copy(buf, have)
     if (have < need) return
     const hello = parseClientHello(buf.subarray(0, have))
     if (typeof hello === 'number') need = hello
-    else finish(hello, null)
+    else finish(hello, buf.subarray(0, have))
   }
   const onEnd = (): void => finish('gone', null)
   const timer = setTimeout(() => finish('gone', null), HELLO_TIMEOUT_MS)

@@ -4,14 +4,15 @@
  * undici as well: about 8 MiB of resident memory in every process for code a proxy never runs. Portico uses three
  * classes of it, so it loads the three modules that define them (undici's `lib/` files; undici declares no
  * `exports` map, so these paths resolve, and the dependency is pinned to one minor version because they are not
- * its documented entry). Its `request` API (forwardAuth) comes from the package entry, loaded on first use.
+ * its documented entry). Its `request` API (forwardAuth, and automatic HTTPS's small requests: the on-demand ask
+ * endpoint, the CA's renewal windows) comes from the package entry, loaded on first use.
  */
 import { createRequire } from 'node:module'
 import type * as Undici from 'undici'
 
 let requestApi: typeof Undici.request | null = null
 
-/** undici's `request` API, from its package entry, loaded on the first call (forwardAuth). */
+/** undici's `request` API, from its package entry, loaded on the first call. */
 export async function undiciRequest (): Promise<typeof Undici.request> {
   requestApi ??= (await import('undici')).request
   return requestApi
